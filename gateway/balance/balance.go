@@ -120,23 +120,32 @@ const (
 	P2C Policy = iota
 	// RoundRobin cycles through healthy instances.
 	RoundRobin
+	// SourceIP asks TCP endpoints to keep each client IP on one instance (rendezvous hashing via
+	// PickAffinity); Pick treats it as P2C, so HTTPS endpoints balance per request.
+	SourceIP
 )
 
-// ParsePolicy maps "p2c", "least_conn", "" to P2C and "round_robin"/"roundrobin" to RoundRobin.
+// ParsePolicy maps "p2c", "least_conn", "" to P2C, "round_robin"/"roundrobin" to RoundRobin and
+// "source_ip" to SourceIP.
 func ParsePolicy(s string) (Policy, bool) {
 	switch s {
 	case "", "p2c", "least_conn", "least-conn", "power-of-two":
 		return P2C, true
 	case "round_robin", "roundrobin", "round-robin", "rr":
 		return RoundRobin, true
+	case "source_ip", "source-ip":
+		return SourceIP, true
 	}
 	return P2C, false
 }
 
 // String names the policy as the API spells it.
 func (p Policy) String() string {
-	if p == RoundRobin {
+	switch p {
+	case RoundRobin:
 		return "round_robin"
+	case SourceIP:
+		return "source_ip"
 	}
 	return "p2c"
 }
@@ -173,6 +182,9 @@ func Carry(old *Pool, id, addr string, d Dialer) *Instance {
 	}
 	return NewInstance(id, addr, d)
 }
+
+// Policy returns the pool's picking policy.
+func (p *Pool) Policy() Policy { return p.policy }
 
 // Len returns the number of instances.
 func (p *Pool) Len() int { return len(p.instances) }

@@ -252,7 +252,7 @@ func Start(ctx context.Context, cfg Config) (_ *Portal, err error) {
 	}
 
 	// TCP endpoints.
-	p.tcp = newTCPSync(p, codec)
+	p.tcp = newTCPSync(p, getCert)
 
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); p.Routes.Run(runCtx) }()
