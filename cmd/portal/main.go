@@ -68,6 +68,14 @@ func commonFlags(fs *flag.FlagSet, cfg *portal.Config, portRange *string, logLev
 	fs.IntVar(&cfg.PublicRelayPort, "public-relay-port", 0, "port written into relay URLs (0: the relay listener's port)")
 	fs.StringVar(portRange, "tcp-ports", "20000-20999", "port range for TCP endpoints, MIN-MAX")
 	fs.StringVar(logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.Func("trusted-proxies", "comma-separated CIDRs of load balancers that send PROXY v2 headers to the relay", func(v string) error {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				cfg.TrustedProxies = append(cfg.TrustedProxies, c)
+			}
+		}
+		return nil
+	})
 }
 
 func parseRange(s string) (int, int, error) {

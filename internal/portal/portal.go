@@ -26,6 +26,7 @@ import (
 	"github.com/kinesis-network/portal/gateway/httprelay"
 	"github.com/kinesis-network/portal/gateway/routes"
 	"github.com/kinesis-network/portal/gateway/sticky"
+	"github.com/kinesis-network/portal/gateway/trustedproxy"
 	"github.com/kinesis-network/portal/registry"
 )
 
@@ -61,6 +62,10 @@ type Config struct {
 	Logger *slog.Logger
 	// AccessLog receives one record per relayed request and per TCP connection. Nil: Logger.
 	AccessLog *slog.Logger
+	// TrustedProxies lists CIDRs of load balancers in front of the relay listener; connections from
+	// them must start with a PROXY v2 header whose source address the firewall and logs then use.
+	// Empty: trust nobody (the TCP peer address is the client).
+	TrustedProxies []string
 	// ShutdownGrace bounds graceful shutdown. Zero: 10 s.
 	ShutdownGrace time.Duration
 	// TCPDrain is how long a deleted TCP endpoint's open connections may live. Zero: 30 s.
@@ -220,9 +225,14 @@ func Start(ctx context.Context, cfg Config) (_ *Portal, err error) {
 	getCert := p.CA.ServerCertificate(certs.HostUnder("portal."+cfg.Domain, "localhost"), []string{"localhost", "127.0.0.1", "::1"})
 
 	// Relay.
+	trusted, err := trustedproxy.Compile(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("portal: config: trusted_proxies: %w", err)
+	}
 	if p.relayLn, err = net.Listen("tcp", cfg.RelayListen); err != nil {
 		return nil, fmt.Errorf("portal: relay listener: %w", err)
 	}
+	p.relayLn = trustedproxy.Listener(p.relayLn, trusted, 0)
 	relayMetrics := httprelay.NewMetrics(p.Registry)
 	p.relay = httprelay.New(httprelay.Options{Routes: p.Routes, Sticky: codec, Logger: cfg.AccessLog, Metrics: relayMetrics})
 	p.relaySrv = httprelay.NewServer(p.relay, httprelay.ServerOptions{GetCertificate: getCert, Logger: p.log, Metrics: relayMetrics})
