@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinesis-network/portal/api/apitype"
+	"github.com/kinesis-network/portal/api/client"
+)
+
+func TestHTTPSEndpointLifecycleAndTenantIsolation(t *testing.T) {
+	t.Parallel()
+	e := startPortal(t, nil)
+	ctx := context.Background()
+	a, b := e.tenant("tenant-a"), e.tenant("tenant-b")
+	b1, b2 := backend(t, "b1"), backend(t, "b2")
+
+	ep, err := a.CreateEndpoint(ctx, apitype.EndpointSpec{Name: "web", Type: "https", Upstreams: []string{b1, b2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ep.AccessKey) < 43 || !strings.Contains(ep.URL, ep.AccessKey) {
+		t.Fatalf("create returned key %q url %q", ep.AccessKey, ep.URL)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		code, body := e.get(ep.URL + "x?y=1")
+		if code != 200 {
+			t.Fatalf("relay answered %d: %s", code, body)
+		}
+		var got map[string]string
+		json.Unmarshal([]byte(body), &got)
+		if got["path"] != "/x?y=1" || got["xff"] != "127.0.0.1" {
+			t.Fatalf("backend saw %v", got)
+		}
+		seen[got["id"]] = true
+	}
+	if !seen["b1"] || !seen["b2"] {
+		t.Fatalf("not balanced: %v", seen)
+	}
+
+	// Tenant B sees nothing of A's and can touch nothing.
+	if l, err := b.ListEndpoints(ctx); err != nil || len(l) != 0 {
+		t.Fatalf("tenant B lists %v %v", l, err)
+	}
+	if _, err := b.GetEndpoint(ctx, ep.ID); !client.IsNotFound(err) {
+		t.Fatalf("tenant B GET: %v", err)
+	}
+	if _, err := b.PatchEndpoint(ctx, ep.ID, map[string]any{"name": "stolen"}); !client.IsNotFound(err) {
+		t.Fatalf("tenant B PATCH: %v", err)
+	}
+	if _, err := b.RotateKey(ctx, ep.ID, 0); !client.IsNotFound(err) {
+		t.Fatalf("tenant B rotate: %v", err)
+	}
+	if err := b.DeleteEndpoint(ctx, ep.ID); !client.IsNotFound(err) {
+		t.Fatalf("tenant B DELETE: %v", err)
+	}
+	if code, _ := e.get(ep.URL); code != 200 {
+		t.Fatalf("A's endpoint damaged by B: %d", code)
+	}
+
+	// Rotation with grace: both keys work; then a rotation without grace leaves only the newest.
+	r1, err := a.RotateKey(ctx, ep.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, e, r1.URL, 200)
+	if code, _ := e.get(ep.URL); code != 200 {
+		t.Fatalf("old key refused during grace: %d", code)
+	}
+	r2, err := a.RotateKey(ctx, ep.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, e, r2.URL, 200)
+	for _, old := range []string{ep.URL, r1.URL} {
+		if code, _ := e.get(old); code != 404 {
+			t.Fatalf("retired key answered %d", code)
+		}
+	}
+	if err := a.DeleteEndpoint(ctx, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, e, r2.URL, 404)
+}
+
+// waitStatus polls url until it answers code (route changes propagate through the change feed).
+func waitStatus(t *testing.T, e *env, url string, code int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, _ := e.get(url)
+		if got == code {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s answered %d, want %d", url, got, code)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func dialEcho(t *testing.T, addr string, tlsCfg *tls.Config, msg string) (string, error) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if tlsCfg != nil {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg := tlsCfg.Clone()
+		cfg.ServerName = host
+		tc := tls.Client(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return "", err
+		}
+		c = tc
+	}
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	want := 3 + len(msg) // "tN:" + msg
+	buf := make([]byte, want)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return string(buf), err
+	}
+	return string(buf), nil
+}
+
+func TestTCPEndpointThroughThePortal(t *testing.T) {
+	t.Parallel()
+	e := startPortal(t, nil)
+	ctx := context.Background()
+	a := e.tenant("tcp-tenant")
+	t1 := echoBackend(t, "t1")
+	ep, err := a.CreateEndpoint(ctx, apitype.EndpointSpec{Name: "db", Type: "tcp", Upstreams: []string{t1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(ep.Address, ":"+itoa(ep.Port)) || ep.Port == 0 {
+		t.Fatalf("address %q port %d", ep.Address, ep.Port)
+	}
+	eventually(t, func() error { _, err := dialEcho(t, ep.Address, nil, "hello"); return err })
+	if got, err := dialEcho(t, ep.Address, nil, "hello"); err != nil || got != "t1:hello" {
+		t.Fatalf("plain echo = %q, %v", got, err)
+	}
+	if _, err := a.PatchEndpoint(ctx, ep.ID, map[string]any{"tls": map[string]any{"mode": "tls"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error { _, err := dialEcho(t, ep.Address, e.tlsCfg, "secure"); return err })
+	if got, err := dialEcho(t, ep.Address, e.tlsCfg, "secure"); err != nil || got != "t1:secure" {
+		t.Fatalf("tls echo = %q, %v", got, err)
+	}
+	if err := a.DeleteEndpoint(ctx, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error {
+		if _, err := dialEcho(t, ep.Address, e.tlsCfg, "gone"); err == nil {
+			return errStillServing
+		}
+		return nil
+	})
+}
+
+type constErr string
+
+func (e constErr) Error() string { return string(e) }
+
+const errStillServing = constErr("deleted endpoint still serves")
+
+func eventually(t *testing.T, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	t.Parallel()
+	e := startPortal(t, nil)
+	ctx := context.Background()
+	slow := slowBackend(t, 300*time.Millisecond)
+	ep, err := e.admin.CreateEndpoint(ctx, apitype.EndpointSpec{Name: "slow", Type: "https", Upstreams: []string{slow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, e, ep.URL, 200)
+	done := make(chan int, 1)
+	go func() { code, _ := e.get(ep.URL + "slow"); done <- code }()
+	time.Sleep(100 * time.Millisecond) // let the request reach the backend
+	if err := e.p.Close(context.Background()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if code := <-done; code != 200 {
+		t.Fatalf("in-flight request got %d during shutdown", code)
+	}
+}
