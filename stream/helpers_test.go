@@ -1,0 +1,167 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/kinesis-network/portal/stream"
+)
+
+const (
+	testAccessKey = "AKIDEXAMPLE"
+	testSecretKey = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+)
+
+// startServer runs a Server for cfg on a real listener speaking HTTP/1.1 and h2c, and returns it with
+// its base URL.
+func startServer(t *testing.T, cfg stream.Config) (*stream.Server, string) {
+	t.Helper()
+	srv, err := stream.NewServer(cfg)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Config.Protocols = new(http.Protocols)
+	hs.Config.Protocols.SetHTTP1(true)
+	hs.Config.Protocols.SetUnencryptedHTTP2(true)
+	hs.Start()
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+		if err := srv.Close(); err != nil {
+			t.Errorf("Server.Close: %v", err)
+		}
+	})
+	return srv, hs.URL
+}
+
+// quietConfig is a Config without control-plane limits, as most tests want.
+func quietConfig() stream.Config {
+	return stream.Config{DisableControlPlaneLimits: true}
+}
+
+type clientOpt func(*kinesis.Options)
+
+func noRetries(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
+
+func withHTTPClient(c *http.Client) clientOpt {
+	return func(o *kinesis.Options) { o.HTTPClient = c }
+}
+
+// newClient is an unmodified SDK client pointed at url.
+func newClient(url string, opts ...clientOpt) *kinesis.Client {
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, ""),
+	}
+	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
+		o.BaseEndpoint = aws.String(url)
+		for _, f := range opts {
+			f(o)
+		}
+	})
+}
+
+// h2cClient speaks HTTP/2 with prior knowledge over plain TCP.
+func h2cClient() *http.Client {
+	tr := &http.Transport{}
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: tr}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// apiErrCode asserts err is a service error of type code whose message contains msg.
+func wantAPIError(t *testing.T, err error, code, msg string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want %s error, got %v", code, err)
+	}
+	if ae.ErrorCode() != code {
+		t.Fatalf("want error code %s, got %s (%s)", code, ae.ErrorCode(), ae.ErrorMessage())
+	}
+	if msg != "" && !contains(ae.ErrorMessage(), msg) {
+		t.Fatalf("want %s message containing %q, got %q", code, msg, ae.ErrorMessage())
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func createStream(t *testing.T, c *kinesis.Client, name string, shards int32) {
+	t.Helper()
+	_, err := c.CreateStream(ctxT(t), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)})
+	if err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+}
+
+// readShard reads a shard from TRIM_HORIZON to its end (closed shard) or to the tip (open shard).
+func readShard(t *testing.T, c *kinesis.Client, streamName, shardID string) []types.Record {
+	t.Helper()
+	ctx := ctxT(t)
+	it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(streamName),
+		ShardId: aws.String(shardID), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatalf("GetShardIterator %s: %v", shardID, err)
+	}
+	var out []types.Record
+	iter := it.ShardIterator
+	for iter != nil {
+		res, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+		if err != nil {
+			t.Fatalf("GetRecords %s: %v", shardID, err)
+		}
+		out = append(out, res.Records...)
+		if len(res.Records) == 0 && res.NextShardIterator != nil {
+			break // tip of an open shard
+		}
+		iter = res.NextShardIterator
+	}
+	return out
+}
+
+// syncList is a mutex-guarded slice for collecting results from goroutines.
+type syncList[T any] struct {
+	mu sync.Mutex
+	v  []T
+}
+
+func (l *syncList[T]) add(x T) {
+	l.mu.Lock()
+	l.v = append(l.v, x)
+	l.mu.Unlock()
+}
+
+func (l *syncList[T]) get() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]T(nil), l.v...)
+}

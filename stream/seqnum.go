@@ -1,0 +1,78 @@
+package stream
+
+import (
+	"fmt"
+	"math/big"
+	"strconv"
+)
+
+// Sequence numbers are 56-digit decimal strings, as the service's. Read as an integer and written in
+// hexadecimal they have 47 digits laid out like the service's current ("version 2") numbers:
+//
+//	2 | shard creation time, 9 hex digits of Unix seconds | shard index & 0xf, 1 digit |
+//	sequence index, 16 digits (top bit clear) | 00 | shard creation time again, 9 digits |
+//	shard index, 8 digits | 2
+//
+// The value always lies in [2^185, 1.5*2^185), so it always has 56 decimal digits. Only the sequence
+// index varies within a shard, and it is the most significant varying field, so sequence numbers are
+// strictly increasing in the index. The sequence index of a record is its storage index plus one;
+// index 0 is the shard's StartingSequenceNumber, which no record carries. AFTER_SEQUENCE_NUMBER of the
+// starting number therefore reads from the first record, and a continuation number exists before any
+// record was written.
+
+// seqNum identifies a position in a shard.
+type seqNum struct {
+	created int64  // shard creation time, Unix seconds
+	shard   uint32 // shard index
+	seqIx   uint64 // storage index + 1; 0 is the shard's starting number
+}
+
+const maxSeqIx = 1<<63 - 1
+
+var (
+	seqMin = new(big.Int).Lsh(big.NewInt(1), 185)
+	seqMax = new(big.Int).Mul(seqMin, big.NewInt(3)) // exclusive bound of 1.5*2^185, doubled
+)
+
+func init() { seqMax.Rsh(seqMax, 1) }
+
+// String renders the 56-digit decimal form.
+func (s seqNum) String() string {
+	hex := fmt.Sprintf("2%09x%01x%016x00%09x%08x2", uint64(s.created)&0xfffffffff, s.shard&0xf,
+		s.seqIx&maxSeqIx, uint64(s.created)&0xfffffffff, s.shard)
+	var b big.Int
+	b.SetString(hex, 16)
+	return b.String()
+}
+
+// parseSeqNum decodes a sequence number produced by seqNum.String.
+func parseSeqNum(str string) (seqNum, error) {
+	if len(str) != 56 {
+		return seqNum{}, fmt.Errorf("sequence number %q: not 56 digits", str)
+	}
+	var b big.Int
+	if _, ok := b.SetString(str, 10); !ok {
+		return seqNum{}, fmt.Errorf("sequence number %q: not a decimal number", str)
+	}
+	if b.Cmp(seqMin) < 0 || b.Cmp(seqMax) >= 0 {
+		return seqNum{}, fmt.Errorf("sequence number %q: out of range", str)
+	}
+	hex := b.Text(16)
+	if len(hex) != 47 || hex[0] != '2' || hex[46] != '2' || hex[27:29] != "00" {
+		return seqNum{}, fmt.Errorf("sequence number %q: unknown layout", str)
+	}
+	created, err1 := strconv.ParseUint(hex[1:10], 16, 64)
+	nibble, err2 := strconv.ParseUint(hex[10:11], 16, 8)
+	seqIx, err3 := strconv.ParseUint(hex[11:27], 16, 64)
+	created2, err4 := strconv.ParseUint(hex[29:38], 16, 64)
+	shard, err5 := strconv.ParseUint(hex[38:46], 16, 32)
+	for _, err := range []error{err1, err2, err3, err4, err5} {
+		if err != nil {
+			return seqNum{}, fmt.Errorf("sequence number %q: %w", str, err)
+		}
+	}
+	if created != created2 || nibble != shard&0xf || seqIx > maxSeqIx {
+		return seqNum{}, fmt.Errorf("sequence number %q: inconsistent fields", str)
+	}
+	return seqNum{created: int64(created), shard: uint32(shard), seqIx: seqIx}, nil
+}
