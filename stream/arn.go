@@ -8,8 +8,8 @@ import (
 )
 
 var (
-	streamNameRe = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
-	streamARNRe  = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})$`)
+	streamNameRe  = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+	streamARNRe   = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})$`)
 	consumerARNRe = regexp.MustCompile(
 		`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})/consumer/([a-zA-Z0-9_.-]{1,128}):([0-9]+)$`)
 	shardIDRe = regexp.MustCompile(`^(?:shardId-)?([0-9]{1,12})$`)
