@@ -7,9 +7,13 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/kinesis-network/portal/api/apitype"
 	"github.com/kinesis-network/portal/api/client"
@@ -212,5 +216,44 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	if code := <-done; code != 200 {
 		t.Fatalf("in-flight request got %d during shutdown", code)
+	}
+}
+
+func TestHTTP3OnTheRelayPort(t *testing.T) {
+	t.Parallel()
+	e := startPortal(t, nil)
+	ctx := context.Background()
+	ep, err := e.admin.CreateEndpoint(ctx, apitype.EndpointSpec{Name: "h3", Type: "https", Upstreams: []string{backend(t, "h3b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, e, ep.URL, 200)
+	// HTTP/2 answers announce HTTP/3.
+	resp, err := e.http.Get(ep.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if alt := resp.Header.Get("Alt-Svc"); !strings.Contains(alt, "h3=") {
+		t.Fatalf("no Alt-Svc h3 announcement: %q", alt)
+	}
+	tr := &http3.Transport{
+		TLSClientConfig: e.tlsCfg.Clone(),
+		Dial: func(ctx context.Context, addr string, tlsCfg *tls.Config, qcfg *quic.Config) (*quic.Conn, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			return quic.DialAddr(ctx, "127.0.0.1:"+port, tlsCfg, qcfg)
+		},
+	}
+	defer tr.Close()
+	h3 := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	resp, err = h3.Get(ep.URL + "over-quic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got map[string]string
+	json.NewDecoder(resp.Body).Decode(&got)
+	if resp.StatusCode != 200 || resp.Proto != "HTTP/3.0" || got["id"] != "h3b" || got["path"] != "/over-quic" {
+		t.Fatalf("HTTP/3 relay: %d %s %v", resp.StatusCode, resp.Proto, got)
 	}
 }

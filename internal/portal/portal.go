@@ -6,6 +6,7 @@ package portal
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/quic-go/quic-go/http3"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -66,6 +68,9 @@ type Config struct {
 	// them must start with a PROXY v2 header whose source address the firewall and logs then use.
 	// Empty: trust nobody (the TCP peer address is the client).
 	TrustedProxies []string
+	// DisableHTTP3 turns off HTTP/3 (QUIC, UDP) on the relay's port. Zero: HTTP/3 is served and
+	// announced with Alt-Svc on HTTP/1.1 and HTTP/2 responses.
+	DisableHTTP3 bool
 	// ShutdownGrace bounds graceful shutdown. Zero: 10 s.
 	ShutdownGrace time.Duration
 	// TCPDrain is how long a deleted TCP endpoint's open connections may live. Zero: 30 s.
@@ -83,6 +88,8 @@ type Portal struct {
 
 	relayLn, apiLn, metricsLn net.Listener
 	relaySrv, apiSrv          *http.Server
+	h3Srv                     *http3.Server
+	h3Conn                    net.PacketConn
 	metricsSrv                *http.Server
 	relay                     *httprelay.Handler
 	tcp                       *tcpSync
@@ -235,7 +242,27 @@ func Start(ctx context.Context, cfg Config) (_ *Portal, err error) {
 	p.relayLn = trustedproxy.Listener(p.relayLn, trusted, 0)
 	relayMetrics := httprelay.NewMetrics(p.Registry)
 	p.relay = httprelay.New(httprelay.Options{Routes: p.Routes, Sticky: codec, Logger: cfg.AccessLog, Metrics: relayMetrics})
-	p.relaySrv = httprelay.NewServer(p.relay, httprelay.ServerOptions{GetCertificate: getCert, Logger: p.log, Metrics: relayMetrics})
+	var relayHandler http.Handler = p.relay
+	if !cfg.DisableHTTP3 {
+		// HTTP/3 on the same port number, over UDP.
+		if p.h3Conn, err = net.ListenPacket("udp", p.relayLn.Addr().String()); err != nil {
+			return nil, fmt.Errorf("portal: relay HTTP/3 listener: %w", err)
+		}
+		p.h3Srv = &http3.Server{
+			Handler:        p.relay,
+			TLSConfig:      http3.ConfigureTLSConfig(&tls.Config{GetCertificate: getCert, MinVersion: tls.VersionTLS13}),
+			MaxHeaderBytes: 64 << 10,
+			IdleTimeout:    120 * time.Second,
+			Port:           cfg.PublicRelayPort,
+			Logger:         p.log,
+		}
+		h3 := p.h3Srv
+		relayHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h3.SetQUICHeaders(w.Header())
+			p.relay.ServeHTTP(w, r)
+		})
+	}
+	p.relaySrv = httprelay.NewServer(relayHandler, httprelay.ServerOptions{GetCertificate: getCert, Logger: p.log, Metrics: relayMetrics})
 
 	// Control API.
 	if p.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
@@ -291,6 +318,15 @@ func Start(ctx context.Context, cfg Config) (_ *Portal, err error) {
 		}()
 	}
 	serve("relay", p.relaySrv, p.relayLn, true)
+	if p.h3Srv != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			if err := p.h3Srv.Serve(p.h3Conn); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				p.log.Error("portal: HTTP/3 server stopped", "err", err)
+			}
+		}()
+	}
 	serve("api", p.apiSrv, p.apiLn, true)
 	if p.metricsSrv != nil {
 		serve("metrics", p.metricsSrv, p.metricsLn, false)
@@ -321,6 +357,14 @@ func (p *Portal) Close(ctx context.Context) error {
 					s.Close()
 				}
 			}
+		}
+		if p.h3Srv != nil {
+			if err := p.h3Srv.Shutdown(ctx); err != nil {
+				p.h3Srv.Close()
+			}
+		}
+		if p.h3Conn != nil {
+			p.h3Conn.Close()
 		}
 		for _, ln := range []net.Listener{p.relayLn, p.apiLn, p.metricsLn} {
 			if ln != nil {
