@@ -37,14 +37,15 @@ const (
 	exitUsage = 2 // the command line is wrong
 )
 
-// errUsage marks command-line mistakes; run prints the message and the command's usage and exits 2.
+// usageError marks command-line mistakes; run prints the message and the command's usage and exits 2.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// run is kctl's main logic: it parses args, does the work and returns the exit code.
+// run is kctl's main logic without signal handling (tests call it): it parses args, does the work
+// and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	return runContext(context.Background(), args, stdout, stderr)
 }
