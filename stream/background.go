@@ -106,11 +106,11 @@ func (e *engine) autoScale(interval time.Duration) {
 		for _, sh := range append([]*shardState(nil), st.open...) {
 			l := load[sh]
 			if l < a.SplitThreshold {
-				sh.coldRuns = 0
 				if l >= a.MergeThreshold {
-					continue
+					sh.coldRuns = 0
+				} else {
+					sh.coldRuns++
 				}
-				sh.coldRuns++
 				continue
 			}
 			depth := int(math.Ceil(math.Log2(l / 0.5)))

@@ -140,8 +140,10 @@ type shardState struct {
 	start, end hashKey
 	log        storage.Log
 
-	appendMu    sync.Mutex // serialises appends and guards lastArrival
-	lastArrival time.Time
+	appendMu    sync.Mutex // guards pending and flushing (group commit)
+	pending     []*appendReq
+	flushing    bool
+	lastArrival time.Time // owned by the group-commit leader
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed (and replaced) on every append and on close

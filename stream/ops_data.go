@@ -192,12 +192,7 @@ func (e *engine) put(st *streamState, ents []putEntry) ([]putResult, string, *AP
 // appendShard admits the records idx of ents against sh's write buckets and appends the admitted ones.
 // The caller holds st.mu.RLock.
 func (e *engine) appendShard(st *streamState, sh *shardState, ents []putEntry, idx []int, res []putResult) {
-	sh.appendMu.Lock()
-	defer sh.appendMu.Unlock()
 	now := e.now()
-	if now.Before(sh.lastArrival) {
-		now = sh.lastArrival
-	}
 	recs := make([]storage.Record, 0, len(idx))
 	admitted := make([]int, 0, len(idx))
 	sh.limMu.Lock()
@@ -216,13 +211,13 @@ func (e *engine) appendShard(st *streamState, sh *shardState, ents []putEntry, i
 			sh.writeBytes.take(float64(size))
 		}
 		admitted = append(admitted, i)
-		recs = append(recs, storage.Record{Arrival: now, PartitionKey: ents[i].pk, ExplicitHashKey: ents[i].ehk, Data: ents[i].data})
+		recs = append(recs, storage.Record{PartitionKey: ents[i].pk, ExplicitHashKey: ents[i].ehk, Data: ents[i].data})
 	}
 	sh.limMu.Unlock()
 	if len(recs) == 0 {
 		return
 	}
-	first, err := sh.log.Append(recs)
+	first, err := e.commit(sh, recs)
 	if err != nil {
 		e.log.Error("append failed", "stream", st.meta.Name, "shard", sh.id, "err", err)
 		for _, i := range admitted {
@@ -230,7 +225,6 @@ func (e *engine) appendShard(st *streamState, sh *shardState, ents []putEntry, i
 		}
 		return
 	}
-	sh.lastArrival = now
 	bytes := 0
 	for k, i := range admitted {
 		res[i].shard = sh.id
@@ -238,7 +232,81 @@ func (e *engine) appendShard(st *streamState, sh *shardState, ents []putEntry, i
 		bytes += len(recs[k].Data) + len(recs[k].PartitionKey)
 	}
 	e.metrics.put(st.meta.Name, len(recs), bytes)
-	sh.wake()
+}
+
+// appendReq is one caller's records waiting in a shard's group commit.
+type appendReq struct {
+	recs  []storage.Record
+	first uint64
+	err   error
+	lead  bool // promoted to flush the queue
+	done  chan struct{}
+}
+
+// commit appends recs to sh's log with group commit: callers queue their records; one of them (the
+// leader) appends everything queued in a single Append, so that concurrent writers to a shard share one
+// flush to disk, then hands leadership to the first caller that queued meanwhile. Arrival times are
+// stamped by the leader, so they never decrease within the shard. It returns the storage index of recs[0].
+func (e *engine) commit(sh *shardState, recs []storage.Record) (uint64, error) {
+	req := &appendReq{recs: recs, done: make(chan struct{})}
+	sh.appendMu.Lock()
+	sh.pending = append(sh.pending, req)
+	if sh.flushing {
+		sh.appendMu.Unlock()
+		<-req.done
+		if !req.lead {
+			return req.first, req.err
+		}
+		sh.appendMu.Lock()
+	} else {
+		sh.flushing = true
+	}
+	batch := sh.pending
+	sh.pending = nil
+	sh.appendMu.Unlock()
+
+	now := e.now()
+	if now.Before(sh.lastArrival) {
+		now = sh.lastArrival
+	}
+	all := recs
+	if len(batch) > 1 {
+		all = make([]storage.Record, 0, len(batch)*len(recs))
+		for _, r := range batch {
+			all = append(all, r.recs...)
+		}
+	}
+	for i := range all {
+		all[i].Arrival = now
+	}
+	first, err := sh.log.Append(all)
+	if err == nil {
+		sh.lastArrival = now
+	}
+	off := first
+	for _, r := range batch {
+		r.first, r.err = off, err
+		off += uint64(len(r.recs))
+	}
+
+	sh.appendMu.Lock()
+	if len(sh.pending) > 0 {
+		next := sh.pending[0]
+		next.lead = true
+		close(next.done)
+	} else {
+		sh.flushing = false
+	}
+	sh.appendMu.Unlock()
+	for _, r := range batch {
+		if r != req {
+			close(r.done)
+		}
+	}
+	if err == nil {
+		sh.wake()
+	}
+	return req.first, req.err
 }
 
 // iteratorTypes are the shard iterator types of GetShardIterator.

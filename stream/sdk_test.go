@@ -94,9 +94,9 @@ func TestStreamLifecycle(t *testing.T) {
 
 func TestStatusTransitions(t *testing.T) {
 	cfg := quietConfig()
-	cfg.CreateDelay = 150 * time.Millisecond
-	cfg.UpdateDelay = 150 * time.Millisecond
-	cfg.DeleteDelay = 150 * time.Millisecond
+	cfg.CreateDelay = 500 * time.Millisecond
+	cfg.UpdateDelay = 500 * time.Millisecond
+	cfg.DeleteDelay = 500 * time.Millisecond
 	_, url := startServer(t, cfg)
 	c := newClient(url)
 	ctx := ctxT(t)
@@ -134,7 +134,7 @@ func TestStatusTransitions(t *testing.T) {
 	if err != nil || *pr.ShardId != "shardId-000000000000" {
 		t.Fatalf("put during UPDATING: %v %v", pr, err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	if s := status(); s != types.StreamStatusActive {
 		t.Fatalf("status %s, want ACTIVE", s)
 	}
