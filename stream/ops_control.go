@@ -77,10 +77,13 @@ func (e *engine) createStream(in *createStreamInput) (any, *APIError) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, r := range uniformRanges(count) {
-		if _, err := e.newShard(st, r[0], r[1], -1, -1); err != nil {
+		sh, err := e.newShard(st, r[0], r[1], -1, -1)
+		if err != nil {
 			e.backend.DeleteStream(name)
 			return nil, errInternal(err)
 		}
+		sh.meta.Created = m.Created // the initial shards are as old as the stream
+
 	}
 	if e.cfg.CreateDelay > 0 {
 		m.Status = statusCreating
@@ -603,7 +606,7 @@ func (e *engine) mergeShards(in *mergeShardsInput) (any, *APIError) {
 				sh.id, st.meta.Name, e.cfg.AccountID)
 		}
 	}
-	if a == b || (a.end.add1() != b.start && b.end.add1() != a.start) || a.end == maxHashKey && b.end == maxHashKey {
+	if !adjacent(a, b) && !adjacent(b, a) {
 		return nil, errInvalidArg("Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging",
 			a.id, b.id, st.meta.Name, e.cfg.AccountID)
 	}
@@ -1164,3 +1167,6 @@ func (e *engine) resourcePolicy(in *resourcePolicyInput, op string) (any, *APIEr
 	}
 	return empty{}, nil
 }
+
+// adjacent reports whether b's range starts right after a's.
+func adjacent(a, b *shardState) bool { return a.end != maxHashKey && a.end.add1() == b.start }
