@@ -104,11 +104,14 @@ func Open(dir string, opts Options) (*Backend, error) {
 			return nil, fmt.Errorf("disk: open %s: %w", dir, err)
 		}
 	}
+	if err := syncDir(dir); err != nil { // make the subdirectories durable
+		return nil, fmt.Errorf("disk: open %s: %w", dir, err)
+	}
 	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("disk: open %s: %w", dir, err)
 	}
-	if err := lockFile(lock); err != nil {
+	if err := lockDir(lock); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("disk: open %s: directory in use by another backend: %w", dir, err)
 	}
@@ -136,6 +139,19 @@ func Open(dir string, opts Options) (*Backend, error) {
 		close(b.done)
 	}
 	return b, nil
+}
+
+// lockDir takes the directory's lock, retrying for a moment: a process this one forks holds a
+// copy of the lock of a backend closed meanwhile until it execs.
+func lockDir(f *os.File) error {
+	var err error
+	for range 50 {
+		if err = lockFile(f); err == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return err
 }
 
 // emptyTrash removes deleted streams whose removal a crash interrupted.

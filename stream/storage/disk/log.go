@@ -638,6 +638,7 @@ func (l *diskLog) scan(v *view, fn func(*frame) bool) error {
 	fr := newFrameReader(r, v.off, v.end)
 	defer fr.release()
 	want := uint64(0)
+	var fm frame // one for the whole scan: fn's argument escapes
 	for {
 		b, off, err := fr.next()
 		if err == io.EOF {
@@ -646,7 +647,7 @@ func (l *diskLog) scan(v *view, fn func(*frame) bool) error {
 		if err != nil {
 			return fmt.Errorf("segment %s offset %d: %w", v.seg.path, off, err)
 		}
-		fm, _, err := decodeRecord(b)
+		fm, _, err = decodeRecord(b)
 		if err == nil && want != 0 && fm.index != want {
 			err = fmt.Errorf("%w: index %d, want %d", errCorrupt, fm.index, want)
 		}
