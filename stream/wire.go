@@ -58,19 +58,30 @@ func (t epochTime) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR implements cbor.Unmarshaler.
 func (t *epochTime) UnmarshalCBOR(b []byte) error {
-	var v any
-	if err := cbor.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	if tag, ok := v.(cbor.Tag); ok {
-		if tag.Number != 1 {
-			return fmt.Errorf("timestamp: unexpected CBOR tag %d", tag.Number)
+	data := b
+	var rt cbor.RawTag
+	if err := cbor.Unmarshal(b, &rt); err == nil {
+		switch rt.Number {
+		case 0:
+			var s string
+			if err := cbor.Unmarshal(rt.Content, &s); err != nil {
+				return err
+			}
+			tt, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return fmt.Errorf("timestamp: %w", err)
+			}
+			t.Time = tt
+			return nil
+		case 1:
+			data = rt.Content
+		default:
+			return fmt.Errorf("timestamp: unexpected CBOR tag %d", rt.Number)
 		}
-		v = tag.Content
 	}
-	if tt, ok := v.(time.Time); ok {
-		t.Time = tt
-		return nil
+	var v any
+	if err := cbor.Unmarshal(data, &v); err != nil {
+		return err
 	}
 	var f float64
 	switch n := v.(type) {
