@@ -44,6 +44,8 @@ type conn struct {
 	idle  time.Duration
 	last  atomic.Int64 // coarse clock of the last byte moved; 0 until copying starts
 
+	halves atomic.Int32 // copy goroutines still running; the last one calls end
+
 	mu      sync.Mutex
 	backend net.Conn
 	reason  string
@@ -139,16 +141,20 @@ func (s *Server) handle(ep *endpoint, nc net.Conn) {
 		return
 	}
 	ep.m.active.Inc()
-	defer func() {
-		ep.release(c)
-		ep.m.active.Dec()
-		if c.inst != nil {
-			c.inst.Release()
-		}
-		s.finish(c)
-	}()
-	c.run()
-	c.abort("", nil) // close both sockets (reason already set)
+	if !c.run() {
+		c.end()
+	}
+}
+
+// end closes both sockets and accounts for the connection: limits, instance load, metrics, log.
+func (c *conn) end() {
+	c.abort("", nil) // the reason is already set
+	c.ep.release(c)
+	c.ep.m.active.Dec()
+	if c.inst != nil {
+		c.inst.Release()
+	}
+	c.s.finish(c)
 }
 
 // refuse closes a connection that did not pass the firewall or the limits and logs it.
@@ -197,22 +203,22 @@ func (s *Server) finish(c *conn) {
 	s.log.LogAttrs(s.ctx, slog.LevelInfo, "tcp connection", attrs...)
 }
 
-// run is the pipeline after the limits: TLS, instance, PROXY header, copy. It returns when the
-// connection is over; the caller closes the sockets.
-func (c *conn) run() {
+// run is the pipeline after the limits: TLS, instance, PROXY header, then the copy. It reports
+// whether the copy goroutines took the connection over (they call end); otherwise the caller must.
+func (c *conn) run() bool {
 	s, cfg := c.s, c.cfg
 	client, prefix, ok := c.front()
 	if !ok {
-		return
+		return false
 	}
 	in, bc, err := s.pickInstance(c)
 	if err != nil {
 		c.setReason(ReasonNoInstance, err)
-		return
+		return false
 	}
 	c.inst = in
 	if !c.setBackend(bc) {
-		return
+		return false
 	}
 	var hdr []byte
 	if cfg.ProxyProtocol {
@@ -222,10 +228,10 @@ func (c *conn) run() {
 		}
 		if hdr, err = h.AppendV2(make([]byte, 0, 64+len(prefix))); err != nil {
 			c.setReason(ReasonBackendClosed, err)
-			return
+			return false
 		}
 	}
-	c.copyBoth(client, bc, hdr, prefix)
+	return c.copyBoth(client, bc, hdr, prefix)
 }
 
 // front runs the TLS stage of the endpoint's mode. It returns the connection to read client bytes

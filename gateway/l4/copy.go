@@ -28,7 +28,7 @@ type half struct {
 	srcReason, dstReason string
 	count                *atomic.Int64
 	metric               prometheus.Counter
-	closeDst             func()
+	toClient             bool // dst is the client: half-close it with close_notify first when TLS
 
 	// Linux readiness waiting (see copy_linux.go); raw is nil when unavailable.
 	raw    syscall.RawConn
@@ -40,36 +40,29 @@ type half struct {
 	lr     io.LimitedReader
 }
 
-// copyBoth writes hdr and data (bytes already read from the client) to the backend, then copies
-// both directions until both ended or one failed.
-func (c *conn) copyBoth(client, backend net.Conn, hdr, data []byte) {
+// copyBoth writes hdr and data (bytes already read from the client) to the backend, then starts
+// one goroutine per direction and returns true: those goroutines own the connection from then on
+// and the last to finish calls end. Fresh goroutines keep an idle connection's stacks minimal (the
+// handler's stack grew during TLS and the dial). It returns false if the first write failed.
+func (c *conn) copyBoth(client, backend net.Conn, hdr, data []byte) bool {
 	c.last.Store(c.s.now() + 1)
 	if len(hdr)+len(data) > 0 {
 		if _, err := backend.Write(append(hdr, data...)); err != nil {
 			c.setReason(ReasonBackendClosed, err)
-			return
+			return false
 		}
 		c.bytesIn.Add(int64(len(data)))
 		c.ep.m.received.Add(float64(len(data)))
 	}
 	up := &half{c: c, src: client, dst: backend, srcReason: ReasonClientClosed, dstReason: ReasonBackendClosed,
 		count: &c.bytesIn, metric: c.ep.m.received}
-	up.closeDst = func() { closeWrite(backend) }
 	down := &half{c: c, src: backend, dst: client, srcReason: ReasonBackendClosed, dstReason: ReasonClientClosed,
-		count: &c.bytout, metric: c.ep.m.sent}
-	down.closeDst = func() {
-		if tc, ok := client.(*tls.Conn); ok {
-			tc.CloseWrite() // close_notify
-		}
-		closeWrite(c.nc)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		down.run()
-	}()
-	up.run()
-	<-done
+		count: &c.bytout, metric: c.ep.m.sent, toClient: true}
+	c.halves.Store(2)
+	c.s.wg.Add(2)
+	go down.run()
+	go up.run()
+	return true
 }
 
 type closeWriter interface{ CloseWrite() error }
@@ -83,6 +76,12 @@ func closeWrite(c net.Conn) {
 // run copies until src ends or an error. On EOF it half-closes dst and leaves the other direction
 // running; on error it aborts the whole connection.
 func (h *half) run() {
+	defer func() {
+		if h.c.halves.Add(-1) == 0 {
+			h.c.end()
+		}
+		h.c.s.wg.Done()
+	}()
 	h.setup()
 	var err error
 	var dstFailed bool
@@ -100,6 +99,17 @@ func (h *half) run() {
 	default:
 		h.c.abort(h.srcReason, clientErr(err))
 	}
+}
+
+// closeDst half-closes dst after src ended cleanly, so the peer sees the end of the stream while
+// the other direction keeps running.
+func (h *half) closeDst() {
+	if tc, ok := h.dst.(*tls.Conn); ok && h.toClient {
+		tc.CloseWrite() // close_notify; then the TCP FIN below
+		closeWrite(h.c.nc)
+		return
+	}
+	closeWrite(h.dst)
 }
 
 func (h *half) account(n int) {

@@ -256,9 +256,9 @@ func (s *Server) Remove(id string) {
 	}
 	delete(s.endpoints, id)
 	s.draining[ep] = struct{}{}
+	s.wg.Add(1) // under s.mu, so it cannot race with Close's Wait
 	s.mu.Unlock()
 	ep.stop()
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		if s.drain > 0 {
@@ -413,9 +413,7 @@ func (ep *endpoint) stop() {
 	}
 	ep.stopped = true
 	ln := ep.ln
-	if len(ep.conns) == 0 {
-		close(ep.empty)
-	}
+	ep.signalEmpty()
 	ep.mu.Unlock()
 	ln.Close()
 }
@@ -459,14 +457,22 @@ func (ep *endpoint) release(c *conn) {
 	} else {
 		delete(ep.perIP, c.ip)
 	}
-	if ep.stopped && len(ep.conns) == 0 {
-		select {
-		case <-ep.empty:
-		default:
-			close(ep.empty)
-		}
+	if ep.stopped {
+		ep.signalEmpty()
 	}
 	ep.mu.Unlock()
+}
+
+// signalEmpty closes ep.empty once no connection is left. ep.mu must be held.
+func (ep *endpoint) signalEmpty() {
+	if len(ep.conns) != 0 {
+		return
+	}
+	select {
+	case <-ep.empty:
+	default:
+		close(ep.empty)
+	}
 }
 
 // retune sets the idle sweep period from the smallest idle timeout configured: a quarter of it,
