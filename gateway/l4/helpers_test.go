@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,14 @@ import (
 	"github.com/kinesis-network/portal/gateway/balance"
 	"github.com/kinesis-network/portal/gateway/proxyproto"
 )
+
+// scaled stretches a test duration by $KINESIS_TEST_TIME_SCALE (default 1) for slow machines.
+func scaled(d time.Duration) time.Duration {
+	if f, err := strconv.ParseFloat(os.Getenv("KINESIS_TEST_TIME_SCALE"), 64); err == nil && f > 0 {
+		return time.Duration(float64(d) * f)
+	}
+	return d
+}
 
 // --- access-log capture ---
 

@@ -157,7 +157,7 @@ func TestTLSMode(t *testing.T) {
 
 func TestTLSPlainServesBoth(t *testing.T) {
 	p := getPKI(t)
-	h := newHarness(t, Options{SniffTimeout: 100 * time.Millisecond})
+	h := newHarness(t, Options{SniffTimeout: scaled(100 * time.Millisecond)})
 	b := startBackend(t, "b1", echo)
 	banner := startBackend(t, "b2", func(_ *backend, c net.Conn) { io.WriteString(c, "220 ready\n"); io.Copy(c, c) })
 	addr := h.set(t, &EndpointConfig{ID: "ep", Pool: pool(b), TLSMode: ModeTLSPlain, Certificate: p.getCert})
@@ -337,7 +337,7 @@ func TestKilledInstanceIsEjected(t *testing.T) {
 	b2.kill()
 	start := time.Now()
 	expectClosed(t, dial(t, addr), 2*time.Second)
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > scaled(time.Second) {
 		t.Fatalf("closing took %v", d)
 	}
 	for {
@@ -348,7 +348,7 @@ func TestKilledInstanceIsEjected(t *testing.T) {
 }
 
 func TestRemoveDrains(t *testing.T) {
-	h := newHarness(t, Options{DrainPeriod: 300 * time.Millisecond})
+	h := newHarness(t, Options{DrainPeriod: scaled(300 * time.Millisecond)})
 	b := startBackend(t, "b1", echo)
 	addr := h.set(t, &EndpointConfig{ID: "ep", Pool: pool(b)})
 	c := dial(t, addr)
@@ -360,7 +360,7 @@ func TestRemoveDrains(t *testing.T) {
 	}
 	mustEcho(t, c, "during the drain")
 	expectClosed(t, c, 5*time.Second)
-	if d := time.Since(removed); d < 250*time.Millisecond {
+	if d := time.Since(removed); d < scaled(250*time.Millisecond) {
 		t.Fatalf("closed %v after Remove, before the drain period", d)
 	}
 	if rec := h.log.next(t); rec["reason"] != ReasonDrained {
@@ -458,15 +458,15 @@ func TestConnectionLimits(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	h := newHarness(t, Options{})
 	b := startBackend(t, "b1", echo)
-	addr := h.set(t, &EndpointConfig{ID: "ep", Pool: pool(b), IdleTimeout: 200 * time.Millisecond})
+	addr := h.set(t, &EndpointConfig{ID: "ep", Pool: pool(b), IdleTimeout: scaled(200 * time.Millisecond)})
 	idle, busy := dial(t, addr), dial(t, addr)
 	mustEcho(t, idle, "x")
 	start := time.Now()
-	for time.Since(start) < 600*time.Millisecond {
+	for time.Since(start) < scaled(600*time.Millisecond) {
 		mustEcho(t, busy, "keepalive")
-		time.Sleep(40 * time.Millisecond)
+		time.Sleep(scaled(40 * time.Millisecond))
 	}
-	expectClosed(t, idle, time.Second)
+	expectClosed(t, idle, scaled(time.Second))
 	mustEcho(t, busy, "still open")
 	if rec := h.log.next(t); rec["reason"] != ReasonIdleTimeout {
 		t.Fatalf("access log %v", rec)
@@ -544,7 +544,7 @@ func TestDialTimeoutCountsAsFailure(t *testing.T) {
 	// An instance whose dialer never answers within ConnectTimeout.
 	slow := balance.NewInstance("slow", "203.0.113.1:9", hangDialer{})
 	addr := h.set(t, &EndpointConfig{ID: "ep", Pool: balance.NewPool(balance.P2C, []*balance.Instance{slow}, nil),
-		ConnectTimeout: 50 * time.Millisecond})
+		ConnectTimeout: scaled(50 * time.Millisecond)})
 	expectClosed(t, dial(t, addr), 5*time.Second)
 	if slow.Healthy(time.Now()) {
 		t.Fatal("timed-out instance not ejected")
@@ -556,4 +556,40 @@ type hangDialer struct{}
 func (hangDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
+}
+
+func TestShutdown(t *testing.T) {
+	h := newHarness(t, Options{})
+	b := startBackend(t, "b1", echo)
+	addr := h.set(t, &EndpointConfig{ID: "ep", Pool: pool(b)})
+	c := dial(t, addr)
+	mustEcho(t, c, "x")
+	// The connection ends by itself: Shutdown returns nil without cutting it.
+	go func() {
+		time.Sleep(scaled(50 * time.Millisecond))
+		c.Close()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if rec := h.log.next(t); rec["reason"] != ReasonClientClosed {
+		t.Fatalf("access log %v", rec)
+	}
+
+	// A connection that stays open is cut when ctx ends.
+	h2 := newHarness(t, Options{})
+	addr2 := h2.set(t, &EndpointConfig{ID: "ep", Pool: pool(b)})
+	c2 := dial(t, addr2)
+	mustEcho(t, c2, "y")
+	ctx2, cancel2 := context.WithTimeout(context.Background(), scaled(100*time.Millisecond))
+	defer cancel2()
+	if err := h2.s.Shutdown(ctx2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	expectClosed(t, c2, time.Second)
+	if rec := h2.log.next(t); rec["reason"] != ReasonShutdown {
+		t.Fatalf("access log %v", rec)
+	}
 }
