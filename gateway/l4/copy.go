@@ -15,6 +15,9 @@ import (
 // bufSize is the copy buffer for directions that cannot splice (TLS, non-TCP instance dialers).
 const bufSize = 32 << 10
 
+// smallBufSize is what a blocking direction holds while its connection idles.
+const smallBufSize = 2 << 10
+
 // maxBurst bounds one splice so the activity stamp is refreshed at least every MiB.
 const maxBurst = 1 << 20
 
@@ -171,13 +174,20 @@ func (h *half) copyWaiting() (dstFailed bool, err error) {
 	}
 }
 
-// copyBlocking is the portable path: a pooled buffer held while blocked in Read. It serves TLS
-// clients and non-TCP instance connections.
+// copyBlocking is the portable path, for TLS clients and non-TCP instance connections: blocking
+// reads into a small buffer while the stream trickles or idles, switching to a pooled 32 KiB buffer
+// while reads fill the small one, and back once they stop doing so.
 func (h *half) copyBlocking() (dstFailed bool, err error) {
-	buf := bufPool.Get().(*[bufSize]byte)
-	defer bufPool.Put(buf)
+	small := make([]byte, smallBufSize)
+	var big *[bufSize]byte
+	defer func() {
+		if big != nil {
+			bufPool.Put(big)
+		}
+	}()
+	buf := small
 	for {
-		n, rerr := h.src.Read(buf[:])
+		n, rerr := h.src.Read(buf)
 		if n > 0 {
 			h.stamp()
 			if _, werr := h.dst.Write(buf[:n]); werr != nil {
@@ -190,6 +200,14 @@ func (h *half) copyBlocking() (dstFailed bool, err error) {
 		}
 		if rerr != nil {
 			return false, rerr
+		}
+		switch {
+		case big == nil && n == len(small):
+			big = bufPool.Get().(*[bufSize]byte)
+			buf = big[:]
+		case big != nil && n < len(small):
+			bufPool.Put(big)
+			big, buf = nil, small
 		}
 	}
 }

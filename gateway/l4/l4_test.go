@@ -138,6 +138,8 @@ func TestTLSMode(t *testing.T) {
 	}
 	defer c.Close()
 	mustEcho(t, c, "over tls")
+	mustEcho(t, c, strings.Repeat("t", 200_000)) // grows to the big buffer and back
+	mustEcho(t, c, "small again")
 	hdr := <-b.headers
 	ssl, ok := hdr.SSL()
 	if !ok || ssl.Client != proxyproto.ClientSSL || ssl.CN != "" || ssl.Version != "TLSv1.3" || ssl.Cipher == "" {
