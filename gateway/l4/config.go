@@ -83,8 +83,8 @@ type EndpointConfig struct {
 	// ConnectTimeout bounds each dial to an instance; 0 means DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// IdleTimeout closes a connection when no byte moved in either direction for this long; 0 means
-	// DefaultIdleTimeout, negative disables it. It is enforced by a periodic sweep, so a connection
-	// is closed between IdleTimeout and IdleTimeout plus a quarter of it (at most one second) later.
+	// DefaultIdleTimeout, negative disables it. A periodic sweep enforces it, so a connection is
+	// closed between IdleTimeout and IdleTimeout plus half of it (at most two seconds more).
 	IdleTimeout time.Duration
 }
 

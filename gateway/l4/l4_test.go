@@ -595,3 +595,24 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("access log %v", rec)
 	}
 }
+
+func TestIPv6ProxyHeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	ln.Close()
+	h := newHarness(t, Options{})
+	b := startBackend(t, "b1", proxyEcho)
+	a, err := h.s.Set("[::1]:0", &EndpointConfig{ID: "v6", Pool: pool(b), ProxyProtocol: true, MaxConnsPerIP: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, a.String())
+	mustEcho(t, c, "v6")
+	hdr := <-b.headers
+	if !hdr.Src.Addr().Is6() || hdr.Src.String() != c.LocalAddr().String() || hdr.Dst.String() != a.String() {
+		t.Fatalf("header %+v, client %s", hdr, c.LocalAddr())
+	}
+	expectClosed(t, dial(t, a.String()), 5*time.Second) // per-IP limit keys on the v6 address too
+}

@@ -14,10 +14,12 @@
 //	→ copy both directions with half-close and an idle timeout
 //	→ close both sides → one access-log record and metrics
 //
-// Copying uses splice(2) between TCP sockets on Linux and pooled 32 KiB buffers otherwise (TLS, or a
-// non-TCP instance dialer). Before each burst the engine waits for the source socket to become
-// readable without holding a pipe or a buffer, so an idle connection costs two sockets and two parked
-// goroutines, and every burst refreshes the activity stamp the idle sweep reads.
+// Copying uses splice(2) between TCP sockets on Linux and buffers otherwise (TLS, or a non-TCP
+// instance dialer). Before each burst the engine waits for the source socket to become readable
+// without holding a pipe or a buffer (Go's own splice path parks holding a pipe, two descriptors per
+// direction), so an idle plain connection costs two sockets and two parked goroutines, and every
+// burst refreshes the activity stamp the idle sweep reads. Directions that must block in Read (a TLS
+// client) idle on a 2 KiB buffer and borrow a pooled 32 KiB one while busy.
 package l4
 
 import (
