@@ -140,7 +140,8 @@ func New(opts Options) *Server {
 // empty or names the endpoint's current listener, the new configuration is swapped in atomically
 // (new connections use it — this toggles TLS, mTLS or the firewall without a restart — and existing
 // ones keep theirs); otherwise a listener is opened on addr first and the old one closed, existing
-// connections untouched. It returns the bound address (useful with port 0).
+// connections untouched. It returns the bound address (useful with port 0). An endpoint run by
+// Serve cannot move: Set returns an error for another address.
 func (s *Server) Set(addr string, cfg *EndpointConfig) (net.Addr, error) {
 	c, err := newConfig(cfg)
 	if err != nil {
