@@ -20,6 +20,11 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./gateway/sticky/
 	go test -run '^$$' -fuzz FuzzCompile -fuzztime $(FUZZTIME) ./firewall/
 	go test -run '^$$' -fuzz FuzzParsePrefix -fuzztime $(FUZZTIME) ./firewall/
+	go test -run '^$$' -fuzz FuzzProxyV2RoundTrip -fuzztime $(FUZZTIME) ./gateway/proxyproto/
+	go test -run '^$$' -fuzz FuzzReadV2 -fuzztime $(FUZZTIME) ./gateway/proxyproto/
+	go test -run '^$$' -fuzz FuzzSniff -fuzztime $(FUZZTIME) ./gateway/l4/
+	go test -run '^$$' -fuzz FuzzClientHello -fuzztime $(FUZZTIME) ./gateway/l4/
+	go test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./stream/storage/disk/
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./bench/
