@@ -71,8 +71,11 @@ type reqState struct {
 	instance *balance.Instance // current choice; replaced on a failed connect
 	tried    map[*balance.Instance]bool
 	prefix   string
-	host     string // the client's Host, for Location rewriting
-	status   int
+	host     string            // the client's Host, for Location rewriting
+	sticky   *balance.Instance // the instance a valid sticky cookie named, if any
+	body     *countingBody     // the client's request body; nil when there is none
+	upgraded *releaseBody      // the instance's side of a 101 Switching Protocols, for byte counts
+	code     int               // outcome when no response status says it (499, 101); zero otherwise
 }
 
 // New returns a relay handler.
@@ -167,6 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := h.opts.Metrics
 	if !route.Firewall.AllowSource(clientAddr(r)) {
 		m.denied(ep.ID)
+		m.result(ep.ID, http.StatusForbidden, start, h.opts.Now())
 		h.access(r, ep.ID, "", http.StatusForbidden, 0, 0, start, "firewall")
 		writeError(w, http.StatusForbidden, "forbidden")
 		return
@@ -181,13 +185,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			m.limited(ep.ID)
+			m.result(ep.ID, http.StatusTooManyRequests, start, h.opts.Now())
 			h.access(r, ep.ID, "", http.StatusTooManyRequests, 0, 0, start, "rate_limited")
 			writeError(w, http.StatusTooManyRequests, "rate limit exceeded")
 			return
 		}
 	}
 	st := &reqState{route: route, tried: map[*balance.Instance]bool{}, prefix: Prefix + key, host: r.Host}
-	in := h.pickSticky(w, r, st)
+	in := h.pickSticky(r, st)
 	if in == nil {
 		in = route.Pool.Pick(nil)
 	}
@@ -198,14 +203,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.instance = in
-	if route.StickyTTL > 0 && h.opts.Sticky != nil {
-		h.setSticky(w, st)
-	}
 	cw := &countingWriter{ResponseWriter: w}
-	var cr *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
-		cr = &countingBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: h.opts.BodyReadTimeout}
-		r.Body = cr
+		st.body = &countingBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: h.opts.BodyReadTimeout}
+		r.Body = st.body
 	}
 	if p, err := url.PathUnescape(rest); err == nil {
 		r.URL.Path, r.URL.RawPath = p, rest
@@ -215,12 +216,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), ctxKey{}, st)
 	h.proxy.ServeHTTP(cw, r.WithContext(ctx))
 	status := cw.status
-	if status == 0 {
+	if st.code != 0 {
+		status = st.code
+	} else if status == 0 {
 		status = http.StatusOK
 	}
 	var in64 int64
-	if cr != nil {
-		in64 = cr.n.Load()
+	if st.body != nil {
+		in64 = st.body.n.Load()
+	}
+	if u := st.upgraded; u != nil {
+		in64, cw.n = u.written.Load(), u.read.Load()
 	}
 	end := h.opts.Now()
 	m.result(ep.ID, status, start, end)
@@ -249,7 +255,7 @@ func (h *Handler) access(r *http.Request, endpoint, instance string, status int,
 }
 
 // pickSticky returns the instance a valid sticky cookie names when it is healthy, or nil.
-func (h *Handler) pickSticky(w http.ResponseWriter, r *http.Request, st *reqState) *balance.Instance {
+func (h *Handler) pickSticky(r *http.Request, st *reqState) *balance.Instance {
 	if st.route.StickyTTL == 0 || h.opts.Sticky == nil {
 		return nil
 	}
@@ -263,16 +269,20 @@ func (h *Handler) pickSticky(w http.ResponseWriter, r *http.Request, st *reqStat
 		return nil
 	}
 	in := st.route.ByTag(tag)
-	if in == nil || !in.Healthy(now) {
+	// Instance health runs on the pool's clock, the one ejections are recorded with.
+	if in == nil || !in.Healthy(st.route.Pool.Now()) {
 		return nil
 	}
-	st.status = 1 // cookie already names the chosen instance
+	st.sticky = in
 	return in
 }
 
-func (h *Handler) setSticky(w http.ResponseWriter, st *reqState) {
-	if st.status == 1 {
-		return
+// stickyCookie returns the Set-Cookie value naming the instance that served the request, or "" when
+// the client's cookie already names it. It runs once the instance has answered, so a cookie never
+// names an instance that failed to connect and was replaced by a retry.
+func (h *Handler) stickyCookie(st *reqState) string {
+	if st.route.StickyTTL == 0 || h.opts.Sticky == nil || st.sticky == st.instance {
+		return ""
 	}
 	id := st.route.Endpoint.ID
 	exp := h.opts.Now().Add(st.route.StickyTTL)
@@ -285,7 +295,7 @@ func (h *Handler) setSticky(w http.ResponseWriter, st *reqState) {
 		Secure:   true,
 		SameSite: http.SameSiteLaxMode,
 	}
-	w.Header().Add("Set-Cookie", c.String())
+	return c.String()
 }
 
 // rewrite builds the outgoing request: prefix stripped, X-Forwarded-* set from the TCP peer (incoming
@@ -324,9 +334,15 @@ func removeCookie(hd http.Header, name string) {
 	}
 }
 
-// modifyResponse rewrites Location and Set-Cookie paths back under the relay prefix.
+// modifyResponse rewrites Location and Set-Cookie paths back under the relay prefix and adds the
+// sticky cookie.
 func (h *Handler) modifyResponse(resp *http.Response) error {
 	st := resp.Request.Context().Value(ctxKey{}).(*reqState)
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The proxy writes a 101 straight to the hijacked connection, past our ResponseWriter.
+		st.code = http.StatusSwitchingProtocols
+		st.upgraded, _ = resp.Body.(*releaseBody)
+	}
 	if loc := resp.Header.Get("Location"); loc != "" {
 		resp.Header.Set("Location", rewriteLocation(loc, st.prefix, st.instance.Addr, st.host))
 	}
@@ -336,6 +352,9 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 			out[i] = rewriteCookiePath(c, st.prefix)
 		}
 		resp.Header["Set-Cookie"] = out
+	}
+	if c := h.stickyCookie(st); c != "" {
+		resp.Header.Add("Set-Cookie", c)
 	}
 	return nil
 }
@@ -401,6 +420,16 @@ func (h *Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	code := http.StatusBadGateway
 	msg := "bad gateway"
 	switch {
+	case st.body != nil && st.body.failed.Load():
+		// The client stopped sending its body (or broke the connection): not the instance's fault.
+		code, msg = http.StatusBadRequest, "request body not received"
+		if st.body.timedOut.Load() {
+			code, msg = http.StatusRequestTimeout, "request body timed out"
+		}
+		st.code = code
+		h.opts.Logger.Debug("relay: client request body failed", "endpoint", st.route.Endpoint.ID, "instance", st.instance.ID, "err", err)
+		writeError(w, code, msg)
+		return
 	case errors.Is(err, errNoInstance):
 		code, msg = http.StatusServiceUnavailable, "no healthy instance"
 	case errors.Is(err, context.Canceled):
@@ -411,7 +440,10 @@ func (h *Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	h.opts.Metrics.upstreamError(st.route.Endpoint.ID)
 	h.opts.Logger.Warn("relay: upstream error", "endpoint", st.route.Endpoint.ID, "instance", st.instance.ID, "err", err)
 	if code == 499 {
-		return
+		// Logged as 499; but answer anyway: if the client is still there (the request was cancelled
+		// from our side), an empty 200 would be a false success.
+		st.code = code
+		code, msg = http.StatusBadGateway, "bad gateway"
 	}
 	writeError(w, code, msg)
 }
@@ -428,6 +460,13 @@ type retryTransport struct{ h *Handler }
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := req.Context().Value(ctxKey{}).(*reqState)
 	h := t.h
+	if req.Body != nil && req.Body != http.NoBody {
+		// http.Transport closes the request body when a connect fails, before it has read a byte of it;
+		// keep the client's body usable for the retry. The reverse proxy closes the real body when done.
+		r2 := *req
+		r2.Body = noCloseBody{req.Body}
+		req = &r2
+	}
 	for {
 		in := st.instance
 		req.URL.Host = in.Addr
@@ -439,14 +478,16 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		in.Release()
+		// Ejections use the pool's clock, the one Pick judges health by.
+		now := st.route.Pool.Now()
 		var de dialError
 		if !errors.As(err, &de) {
-			if isTimeout(err) && req.Context().Err() == nil {
-				in.Fail(h.opts.Now(), h.opts.EjectBase, h.opts.EjectMax)
+			if isTimeout(err) && req.Context().Err() == nil && (st.body == nil || !st.body.failed.Load()) {
+				in.Fail(now, h.opts.EjectBase, h.opts.EjectMax)
 			}
 			return nil, err
 		}
-		d := in.Fail(h.opts.Now(), h.opts.EjectBase, h.opts.EjectMax)
+		d := in.Fail(now, h.opts.EjectBase, h.opts.EjectMax)
 		h.opts.Logger.Warn("relay: instance ejected", "endpoint", st.route.Endpoint.ID, "instance", in.ID, "for_s", d.Seconds(), "err", de.err)
 		st.tried[in] = true
 		next := st.route.Pool.Pick(st.tried)
@@ -460,10 +501,24 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// noCloseBody hides Close from http.Transport (see retryTransport).
+type noCloseBody struct{ io.Reader }
+
+func (noCloseBody) Close() error { return nil }
+
+// releaseBody releases the instance's in-flight count when the response body is closed. It counts
+// bytes read from and written to the instance, which are the relayed bytes of an upgraded connection.
 type releaseBody struct {
 	io.ReadCloser
-	in   *balance.Instance
-	done atomic.Bool
+	in            *balance.Instance
+	done          atomic.Bool
+	read, written atomic.Int64
+}
+
+func (b *releaseBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.read.Add(int64(n))
+	return n, err
 }
 
 func (b *releaseBody) Close() error {
@@ -477,7 +532,9 @@ func (b *releaseBody) Close() error {
 // Write lets a 101 Switching Protocols body (an io.ReadWriteCloser) keep working through the wrapper.
 func (b *releaseBody) Write(p []byte) (int, error) {
 	if w, ok := b.ReadCloser.(io.Writer); ok {
-		return w.Write(p)
+		n, err := w.Write(p)
+		b.written.Add(int64(n))
+		return n, err
 	}
 	return 0, errors.New("relay: body is not writable")
 }
@@ -507,19 +564,30 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush, Hijack and deadlines.
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-// countingBody counts request-body bytes and extends the read deadline before each read, so a client
+// countingBody counts request-body bytes and arms the read deadline around each read, so a client
 // that stops sending mid-body is cut off after BodyReadTimeout while a slow but steady upload lives.
+// The deadline is cleared after every read: left armed, it would fire on the connection once the body
+// is complete and cancel the request while the instance is still answering.
 type countingBody struct {
 	io.ReadCloser
-	rc      *http.ResponseController
-	timeout time.Duration
-	n       atomic.Int64
+	rc       *http.ResponseController
+	timeout  time.Duration
+	n        atomic.Int64
+	failed   atomic.Bool // a read failed with an error other than io.EOF: the client's doing
+	timedOut atomic.Bool // ... and the failure was the body deadline
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.ReadCloser.Read(p)
+	_ = b.rc.SetReadDeadline(time.Time{})
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		if isTimeout(err) {
+			b.timedOut.Store(true)
+		}
+		b.failed.Store(true)
+	}
 	return n, err
 }
 
