@@ -67,6 +67,7 @@ func (h *handler) view(e *registry.Endpoint) apitype.Endpoint {
 			mode = apitype.TLSPlain
 		}
 		v.TLS = &apitype.TLS{Mode: mode, ClientCAPEM: e.TLS.ClientCAPEM}
+		v.Limits = &apitype.Limits{MaxConns: e.Limits.MaxConns, MaxConnsPerIP: e.Limits.MaxConnsPerIP}
 	}
 	return v
 }
@@ -102,6 +103,7 @@ func specOf(e *registry.Endpoint) apitype.EndpointSpec {
 	}
 	if e.Type != registry.HTTPS {
 		s.TLS = &apitype.TLS{Mode: e.TLS.Mode, ClientCAPEM: e.TLS.ClientCAPEM}
+		s.Limits = &apitype.Limits{MaxConns: e.Limits.MaxConns, MaxConnsPerIP: e.Limits.MaxConnsPerIP}
 	}
 	return s
 }
@@ -118,6 +120,10 @@ func applySpec(e *registry.Endpoint, s apitype.EndpointSpec, setInstances bool, 
 	e.RateLimit = registry.RateLimit{RPS: s.RateLimit.RPS, Burst: s.RateLimit.Burst}
 	e.Balance = s.Balance
 	e.ProxyProtocol = s.ProxyProtocol
+	e.Limits = registry.Limits{}
+	if s.Limits != nil {
+		e.Limits = registry.Limits{MaxConns: s.Limits.MaxConns, MaxConnsPerIP: s.Limits.MaxConnsPerIP}
+	}
 	e.TLS = registry.TLS{}
 	if s.TLS != nil {
 		e.TLS = registry.TLS{Mode: s.TLS.Mode, ClientCAPEM: s.TLS.ClientCAPEM}

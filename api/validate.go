@@ -23,6 +23,7 @@ const (
 	maxTokenName   = 100
 	maxStickyTTL   = 365 * 24 * 3600
 	maxRateLimitRP = 1e9
+	maxConnLimit   = 10_000_000
 )
 
 // isLabel reports whether s is a DNS label: 1–63 of a-z, 0-9 and '-', not starting or ending with '-'.
@@ -185,7 +186,7 @@ func validateSpec(s *apitype.EndpointSpec, checkUpstreams bool) error {
 
 	p, ok := balance.ParsePolicy(s.Balance)
 	if !ok {
-		return invalid("balance", `must be "p2c" or "round_robin" (got %q)`, s.Balance)
+		return invalid("balance", `must be "p2c", "round_robin" or "source_ip" (got %q)`, s.Balance)
 	}
 	s.Balance = p.String()
 
@@ -197,7 +198,20 @@ func validateSpec(s *apitype.EndpointSpec, checkUpstreams bool) error {
 		if s.ProxyProtocol {
 			return invalid("proxy_protocol", "only tcp and ip endpoints send a PROXY protocol header")
 		}
+		if s.Limits != nil && (s.Limits.MaxConns != 0 || s.Limits.MaxConnsPerIP != 0) {
+			return invalid("limits", "only tcp and ip endpoints have connection limits")
+		}
+		s.Limits = nil
 		return nil
+	}
+	if s.Limits == nil {
+		s.Limits = &apitype.Limits{}
+	}
+	if s.Limits.MaxConns < 0 || s.Limits.MaxConns > maxConnLimit {
+		return invalid("limits.max_conns", "must be between 0 (unlimited) and %d (got %d)", maxConnLimit, s.Limits.MaxConns)
+	}
+	if s.Limits.MaxConnsPerIP < 0 || s.Limits.MaxConnsPerIP > maxConnLimit {
+		return invalid("limits.max_conns_per_ip", "must be between 0 (unlimited) and %d (got %d)", maxConnLimit, s.Limits.MaxConnsPerIP)
 	}
 	if s.TLS == nil {
 		s.TLS = &apitype.TLS{}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -256,4 +257,42 @@ func TestHTTP3OnTheRelayPort(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Proto != "HTTP/3.0" || got["id"] != "h3b" || got["path"] != "/over-quic" {
 		t.Fatalf("HTTP/3 relay: %d %s %v", resp.StatusCode, resp.Proto, got)
 	}
+}
+
+func TestTCPConnectionLimitPerIP(t *testing.T) {
+	t.Parallel()
+	e := startPortal(t, nil)
+	ctx := context.Background()
+	ep, err := e.admin.CreateEndpoint(ctx, apitype.EndpointSpec{Name: "limited", Type: "tcp",
+		Upstreams: []string{echoBackend(t, "t1")}, Limits: &apitype.Limits{MaxConnsPerIP: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Limits == nil || ep.Limits.MaxConnsPerIP != 1 {
+		t.Fatalf("limits not stored: %+v", ep.Limits)
+	}
+	_, port, _ := net.SplitHostPort(ep.Address)
+	// The first connection is served (retrying while the listener comes up).
+	var held net.Conn
+	eventually(t, func() error {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			return err
+		}
+		c.Write([]byte("x"))
+		buf := make([]byte, 4)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "t1:x" {
+			c.Close()
+			return fmt.Errorf("first connection: %q %v", buf, err)
+		}
+		held = c
+		return nil
+	})
+	defer held.Close()
+	if got, err := dialEcho(t, ep.Address, nil, "b"); err == nil {
+		t.Fatalf("second concurrent connection from one IP was served: %q", got)
+	}
+	held.Close()
+	eventually(t, func() error { _, err := dialEcho(t, ep.Address, nil, "c"); return err })
 }

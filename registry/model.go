@@ -69,6 +69,12 @@ type RateLimit struct {
 	Burst int     `json:"burst"`
 }
 
+// Limits caps concurrent connections of a TCP (or IP) endpoint. Zero means unlimited.
+type Limits struct {
+	MaxConns      int `json:"max_conns"`
+	MaxConnsPerIP int `json:"max_conns_per_ip"`
+}
+
 // TLS configures TLS of a TCP (or IP) endpoint.
 type TLS struct {
 	// Mode is one of "plain" (also ""), "tls", "tls+plain", "mtls", "passthrough".
@@ -111,6 +117,7 @@ type Endpoint struct {
 	Firewall      Firewall     `json:"firewall"`
 	RateLimit     RateLimit    `json:"rate_limit"`
 	TLS           TLS          `json:"tls"`
+	Limits        Limits       `json:"limits"`
 	ProxyProtocol bool         `json:"proxy_protocol"`
 	Keys          []AccessKey  `json:"keys,omitempty"`
 	Instances     []Instance   `json:"instances"`

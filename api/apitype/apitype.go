@@ -64,6 +64,14 @@ type TLS struct {
 	ClientCAPEM string `json:"client_ca_pem,omitempty"`
 }
 
+// Limits caps concurrent connections of a TCP or IP endpoint; zero means unlimited.
+type Limits struct {
+	// MaxConns caps the endpoint's concurrent connections.
+	MaxConns int `json:"max_conns"`
+	// MaxConnsPerIP caps concurrent connections from one client IP.
+	MaxConnsPerIP int `json:"max_conns_per_ip"`
+}
+
 // EndpointSpec is the body of POST /v1/endpoints: the settings a customer chooses. PATCH takes any
 // subset of the same fields (a JSON merge patch).
 type EndpointSpec struct {
@@ -90,6 +98,8 @@ type EndpointSpec struct {
 	TLS *TLS `json:"tls,omitempty"`
 	// ProxyProtocol sends a PROXY protocol v2 header to the backend (TCP and IP endpoints only).
 	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
+	// Limits caps concurrent connections (TCP and IP endpoints only).
+	Limits *Limits `json:"limits,omitempty"`
 }
 
 // Instance is one backing instance of an endpoint.
@@ -138,6 +148,7 @@ type Endpoint struct {
 	Balance       string     `json:"balance"`
 	TLS           *TLS       `json:"tls,omitempty"`
 	ProxyProtocol bool       `json:"proxy_protocol"`
+	Limits        *Limits    `json:"limits,omitempty"`
 	// Keys lists the HTTPS endpoint's access keys (more than one during a rotation grace period).
 	Keys      []KeyInfo `json:"keys,omitempty"`
 	Version   int64     `json:"version"`
@@ -251,6 +262,13 @@ type EndpointPatch struct {
 	Balance       *string         `json:"balance,omitempty"`
 	TLS           *TLSPatch       `json:"tls,omitempty"`
 	ProxyProtocol *bool           `json:"proxy_protocol,omitempty"`
+	Limits        *LimitsPatch    `json:"limits,omitempty"`
+}
+
+// LimitsPatch is the connection-limits part of an EndpointPatch.
+type LimitsPatch struct {
+	MaxConns      *int `json:"max_conns,omitempty"`
+	MaxConnsPerIP *int `json:"max_conns_per_ip,omitempty"`
 }
 
 // StickyPatch is the sticky part of an EndpointPatch.

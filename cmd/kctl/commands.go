@@ -59,6 +59,7 @@ type epFlags struct {
 	burst                            int
 	balance, tlsMode, clientCA       string
 	proxyProtocol                    bool
+	maxConns, maxConnsPerIP          int
 	clearFirewall, clearUpstreams    bool
 }
 
@@ -77,6 +78,8 @@ func (f *epFlags) register(fs *flag.FlagSet, update bool) {
 	fs.StringVar(&f.tlsMode, "tls-mode", "", "plain, tls, tls+plain, mtls or passthrough (tcp, ip)")
 	fs.StringVar(&f.clientCA, "client-ca", "", "PEM file of the CA client certificates must chain to (mtls)")
 	fs.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "send a PROXY v2 header to the backend (tcp, ip)")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "concurrent connection limit of the endpoint (tcp, ip; 0: unlimited)")
+	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", 0, "concurrent connection limit per client IP (tcp, ip; 0: unlimited)")
 	if update {
 		fs.BoolVar(&f.clearFirewall, "clear-firewall", false, "remove every firewall rule (before --allow/--deny)")
 		fs.BoolVar(&f.clearUpstreams, "clear-upstreams", false, "remove every instance")
@@ -112,6 +115,9 @@ func (k *kctl) endpointCreate(args []string) error {
 		RateLimit:     apitype.RateLimit{RPS: f.rps, Burst: f.burst},
 		Balance:       f.balance,
 		ProxyProtocol: f.proxyProtocol,
+	}
+	if f.maxConns != 0 || f.maxConnsPerIP != 0 {
+		spec.Limits = &apitype.Limits{MaxConns: f.maxConns, MaxConnsPerIP: f.maxConnsPerIP}
 	}
 	if f.tlsMode != "" || f.clientCA != "" {
 		spec.TLS = &apitype.TLS{Mode: f.tlsMode}
@@ -210,6 +216,16 @@ func (k *kctl) endpointUpdate(args []string) error {
 	}
 	if set["proxy-protocol"] {
 		patch["proxy_protocol"] = f.proxyProtocol
+	}
+	lim := map[string]any{}
+	if set["max-conns"] {
+		lim["max_conns"] = f.maxConns
+	}
+	if set["max-conns-per-ip"] {
+		lim["max_conns_per_ip"] = f.maxConnsPerIP
+	}
+	if len(lim) > 0 {
+		patch["limits"] = lim
 	}
 	if len(patch) == 0 {
 		return usagef("endpoints update: nothing to change; give at least one setting flag")

@@ -98,9 +98,10 @@ Endpoint settings:
   --sticky[=false] --sticky-ttl 3600|1h          sticky sessions
   --allow CIDR --deny CIDR (repeatable)         source firewall (--dest-allow/--dest-deny for ip endpoints)
   --rps N --burst N                             rate limit per access key
-  --balance p2c|round_robin
+  --balance p2c|round_robin|source_ip
   --tls-mode plain|tls|tls+plain|mtls|passthrough --client-ca FILE    (tcp, ip)
   --proxy-protocol[=false]                      (tcp, ip)
+  --max-conns N --max-conns-per-ip N            connection limits (tcp, ip; 0: unlimited)
 
 Global flags (also accepted after the command):
   --api URL      API base URL      (env KCTL_API)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -113,6 +114,9 @@ func (k *kctl) printEndpoint(e *apitype.Endpoint) error {
 			row("TLS", "%s", e.TLS.Mode)
 		}
 		row("PROXY protocol", "%v", e.ProxyProtocol)
+		if l := e.Limits; l != nil {
+			row("Conn limits", "%s total, %s per client IP", limitText(l.MaxConns), limitText(l.MaxConnsPerIP))
+		}
 	}
 	for i, key := range e.Keys {
 		state := "active"
@@ -152,4 +156,11 @@ func (k *kctl) printInstances(ins []apitype.Instance) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", in.ID, in.Addr, stamp(in.CreatedAt))
 	}
 	return tw.Flush()
+}
+
+func limitText(n int) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return strconv.Itoa(n)
 }

@@ -75,6 +75,7 @@ func (s *tcpSync) endpointConfig(r *routes.Route) (*l4.EndpointConfig, error) {
 	cfg := &l4.EndpointConfig{
 		ID: e.ID, Firewall: r.Firewall, TLSMode: mode, ProxyProtocol: e.ProxyProtocol, Pool: r.Pool,
 		SourceAffinity: r.Pool.Policy() == balance.SourceIP,
+		MaxConns:       e.Limits.MaxConns, MaxConnsPerIP: e.Limits.MaxConnsPerIP,
 	}
 	if mode != l4.ModePlain && mode != l4.ModePassthrough {
 		cfg.Certificate = s.getCert
