@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kinesis-network/portal/internal/portal"
 )
@@ -67,6 +68,8 @@ func commonFlags(fs *flag.FlagSet, cfg *portal.Config, portRange *string, logLev
 	fs.StringVar(&cfg.TCPBindHost, "tcp-host", "127.0.0.1", "local address TCP endpoints listen on")
 	fs.IntVar(&cfg.PublicRelayPort, "public-relay-port", 0, "port written into relay URLs (0: the relay listener's port)")
 	fs.StringVar(portRange, "tcp-ports", "20000-20999", "port range for TCP endpoints, MIN-MAX")
+	fs.DurationVar(&cfg.TCPDrain, "tcp-drain", 30*time.Second, "how long a deleted TCP endpoint's open connections may live")
+	fs.BoolVar(&cfg.TCPDenyReset, "tcp-deny-rst", false, "refuse firewalled TCP connections with RST instead of a normal close")
 	fs.BoolFunc("no-http3", "do not serve HTTP/3 (QUIC) on the relay port", func(string) error { cfg.DisableHTTP3 = true; return nil })
 	fs.StringVar(logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Func("trusted-proxies", "comma-separated CIDRs of load balancers that send PROXY v2 headers to the relay", func(v string) error {

@@ -73,6 +73,9 @@ type Config struct {
 	DisableHTTP3 bool
 	// ShutdownGrace bounds graceful shutdown. Zero: 10 s.
 	ShutdownGrace time.Duration
+	// TCPDenyReset closes connections refused by a TCP endpoint's firewall or limits with a TCP RST
+	// instead of a normal close (FIN). Zero: normal close.
+	TCPDenyReset bool
 	// TCPDrain is how long a deleted TCP endpoint's open connections may live. Zero: 30 s.
 	TCPDrain time.Duration
 }

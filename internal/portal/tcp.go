@@ -28,7 +28,7 @@ type tcpSync struct {
 func newTCPSync(p *Portal, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tcpSync {
 	return &tcpSync{
 		p: p, getCert: getCert, live: map[string]*routes.Route{},
-		srv: l4.New(l4.Options{Logger: p.cfg.AccessLog, Registerer: p.Registry, DrainPeriod: p.cfg.TCPDrain}),
+		srv: l4.New(l4.Options{Logger: p.cfg.AccessLog, Registerer: p.Registry, DrainPeriod: p.cfg.TCPDrain, DenyAction: denyAction(p.cfg.TCPDenyReset)}),
 	}
 }
 
@@ -88,6 +88,13 @@ func (s *tcpSync) endpointConfig(r *routes.Route) (*l4.EndpointConfig, error) {
 		cfg.ClientCAs = pool
 	}
 	return cfg, nil
+}
+
+func denyAction(reset bool) l4.DenyAction {
+	if reset {
+		return l4.DenyReset
+	}
+	return l4.DenyClose
 }
 
 type constErr string
