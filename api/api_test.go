@@ -627,7 +627,7 @@ func TestCreateValidation(t *testing.T) {
 		{"negative rps", ok(`,"rate_limit":{"rps":-1}`), "invalid_argument", "rate_limit.rps", "rate_limit.rps: must be between 0 and 1e+09 (got -1)"},
 		{"negative burst", ok(`,"rate_limit":{"rps":1,"burst":-2}`), "invalid_argument", "rate_limit.burst", "rate_limit.burst: must be between 0 and 1000000000 (got -2)"},
 		{"negative ttl", ok(`,"sticky":{"enabled":true,"ttl_seconds":-5}`), "invalid_argument", "sticky.ttl_seconds", "sticky.ttl_seconds: must be between 0 and 31536000 (got -5)"},
-		{"bad balance", ok(`,"balance":"random"`), "invalid_argument", "balance", `balance: must be "p2c" or "round_robin" (got "random")`},
+		{"bad balance", ok(`,"balance":"random"`), "invalid_argument", "balance", `balance: must be "p2c", "round_robin" or "source_ip" (got "random")`},
 		{"tls on https", ok(`,"tls":{"mode":"tls"}`), "invalid_argument", "tls", "tls: only tcp and ip endpoints have TLS settings (https endpoints always terminate TLS)"},
 		{"proxy protocol on https", ok(`,"proxy_protocol":true`), "invalid_argument", "proxy_protocol", "proxy_protocol: only tcp and ip endpoints send a PROXY protocol header"},
 		{"bad tls mode", okTCP(`,"tls":{"mode":"ssl"}`), "invalid_argument", "tls.mode", `tls.mode: must be one of plain, tls, tls+plain, mtls, passthrough (got "ssl")`},
