@@ -199,3 +199,18 @@ func TestEjectedInstanceReturns(t *testing.T) {
 	}
 	_ = be2
 }
+
+// TestEjectionUsesPoolClock runs the relay with a clock an hour ahead (as a key-rotation test does):
+// ejections must be judged on the pool's clock, or a connect failure would eject for an hour.
+func TestEjectionUsesPoolClock(t *testing.T) {
+	h := newHarness(t, harnessOptions{relay: httprelay.Options{EjectBase: 50 * time.Millisecond, EjectMax: 50 * time.Millisecond}})
+	h.clock.Advance(time.Hour)
+	live := newBackend(t, "live", nil)
+	ep, key := h.endpoint(func(e *registry.Endpoint) { e.Balance = "round_robin" }, instanceSpec{"in_dead", deadAddr(t)}, live.spec())
+	resp, b := do(t, h.client("h1"), http.MethodGet, h.url(key, "/"), nil)
+	decodeEcho(t, resp, b)
+	dead := h.cache.Table().Get(ep.ID).Pool.Get("in_dead")
+	if until := dead.EjectedUntil(); until.IsZero() || time.Until(until) > time.Second {
+		t.Fatalf("ejected until %v, want about 50ms from now", until)
+	}
+}

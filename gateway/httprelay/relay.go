@@ -381,23 +381,32 @@ func rewriteLocation(loc, prefix, backendHost, clientHost string) string {
 				path = "/" + path
 			}
 		}
-		if strings.EqualFold(host, backendHost) || (strings.EqualFold(host, clientHost) && !strings.HasPrefix(path, prefix+"/")) {
+		underPrefix := path == prefix || strings.HasPrefix(path, prefix+"/") || strings.HasPrefix(path, prefix+"?") || strings.HasPrefix(path, prefix+"#")
+		if strings.EqualFold(host, backendHost) || (strings.EqualFold(host, clientHost) && !underPrefix) {
 			return "https://" + clientHost + prefix + path
 		}
 	}
 	return loc
 }
 
-// rewriteCookiePath prefixes a Set-Cookie's Path attribute with the relay prefix and drops a Domain
-// attribute (the backend's domain means nothing to the client).
+// rewriteCookiePath scopes a Set-Cookie to the endpoint: its Path attribute is put under the relay
+// prefix ("/" becomes the prefix itself, so the endpoint's root URL gets the cookie too), a missing or
+// unusable Path becomes the prefix, and a Domain attribute is dropped (the backend's domain means
+// nothing to the client). A cookie without a Path would otherwise take the browser's default path,
+// which for a request to the endpoint root is "/relay": every endpoint on the host would receive it.
 func rewriteCookiePath(c, prefix string) string {
 	parts := strings.Split(c, ";")
+	hasPath := false
 	for i := 1; i < len(parts); i++ {
-		p := strings.TrimSpace(parts[i])
-		k, v, _ := strings.Cut(p, "=")
-		switch strings.ToLower(k) {
+		k, v, _ := strings.Cut(strings.TrimSpace(parts[i]), "=")
+		switch strings.ToLower(strings.TrimSpace(k)) {
 		case "path":
-			if strings.HasPrefix(v, "/") && !strings.HasPrefix(v, prefix+"/") && v != prefix {
+			hasPath = true
+			switch v = strings.TrimSpace(v); {
+			case v == prefix || strings.HasPrefix(v, prefix+"/"):
+			case v == "/" || !strings.HasPrefix(v, "/"):
+				parts[i] = " Path=" + prefix
+			default:
 				parts[i] = " Path=" + prefix + v
 			}
 		case "domain":
@@ -409,6 +418,9 @@ func rewriteCookiePath(c, prefix string) string {
 		if p != "" {
 			out = append(out, p)
 		}
+	}
+	if !hasPath {
+		out = append(out, " Path="+prefix)
 	}
 	return strings.Join(out, ";")
 }
