@@ -38,11 +38,27 @@ func init() { seqMax.Rsh(seqMax, 1) }
 
 // String renders the 56-digit decimal form.
 func (s seqNum) String() string {
-	hex := fmt.Sprintf("2%09x%01x%016x00%09x%08x2", uint64(s.created)&0xfffffffff, s.shard&0xf,
-		s.seqIx&maxSeqIx, uint64(s.created)&0xfffffffff, s.shard)
-	var b big.Int
-	b.SetString(hex, 16)
-	return b.String()
+	// Pack the 188 bits (47 hex digits) into 24 bytes, most significant first, then print in decimal.
+	var buf [24]byte
+	bit := 192 - 188 // leading zero bits
+	put := func(v uint64, n int) {
+		for i := n - 1; i >= 0; i-- {
+			if v>>uint(i)&1 == 1 {
+				buf[bit/8] |= 0x80 >> uint(bit%8)
+			}
+			bit++
+		}
+	}
+	created := uint64(s.created) & 0xfffffffff
+	put(2, 4)
+	put(created, 36)
+	put(uint64(s.shard&0xf), 4)
+	put(s.seqIx&maxSeqIx, 64)
+	put(0, 8)
+	put(created, 36)
+	put(uint64(s.shard), 32)
+	put(2, 4)
+	return new(big.Int).SetBytes(buf[:]).String()
 }
 
 // parseSeqNum decodes a sequence number produced by seqNum.String.

@@ -144,8 +144,7 @@ func (c codec) decode(body []byte, v any) error {
 	if c.cbor {
 		return cbor.Unmarshal(body, v)
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	return d.Decode(v)
+	return json.Unmarshal(body, v)
 }
 
 func (c codec) encode(v any) ([]byte, error) {
