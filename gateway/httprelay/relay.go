@@ -467,6 +467,10 @@ func isTimeout(err error) bool {
 
 // retryTransport sends the request to the chosen instance and, when the connect fails, ejects that
 // instance and retries on another one: no byte of the request has been sent, so this is always safe.
+// A request that can be replayed (idempotent method, no body) whose connection broke before the
+// response began is also retried, once, on another instance: the instance may have died with the
+// request in flight. Once only, so that a request which makes instances drop it cannot walk through
+// the whole pool.
 type retryTransport struct{ h *Handler }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -479,6 +483,7 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r2.Body = noCloseBody{req.Body}
 		req = &r2
 	}
+	resent := false
 	for {
 		in := st.instance
 		req.URL.Host = in.Addr
@@ -494,10 +499,26 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		now := st.route.Pool.Now()
 		var de dialError
 		if !errors.As(err, &de) {
-			if isTimeout(err) && req.Context().Err() == nil && (st.body == nil || !st.body.failed.Load()) {
-				in.Fail(now, h.opts.EjectBase, h.opts.EjectMax)
+			clientFault := req.Context().Err() != nil || (st.body != nil && st.body.failed.Load())
+			if clientFault {
+				return nil, err
 			}
-			return nil, err
+			if isTimeout(err) {
+				in.Fail(now, h.opts.EjectBase, h.opts.EjectMax)
+				return nil, err
+			}
+			if resent || !replayable(req) {
+				return nil, err
+			}
+			resent = true
+			st.tried[in] = true
+			next := st.route.Pool.Pick(st.tried)
+			if next == nil {
+				return nil, err
+			}
+			h.opts.Logger.Info("relay: connection to instance broke, retrying elsewhere", "endpoint", st.route.Endpoint.ID, "instance", in.ID, "err", err)
+			st.instance = next
+			continue
 		}
 		d := in.Fail(now, h.opts.EjectBase, h.opts.EjectMax)
 		h.opts.Logger.Warn("relay: instance ejected", "endpoint", st.route.Endpoint.ID, "instance", in.ID, "for_s", d.Seconds(), "err", de.err)
@@ -511,6 +532,16 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, req.Context().Err()
 		}
 	}
+}
+
+// replayable reports whether sending req again cannot repeat a side effect: an idempotent method and
+// no body.
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return req.Body == nil || req.Body == http.NoBody
+	}
+	return false
 }
 
 // noCloseBody hides Close from http.Transport (see retryTransport).
