@@ -37,14 +37,16 @@ func (e *engine) trimAll() {
 		}
 		cutoff := now.Add(-e.retention(st.meta))
 		shards := st.sortedShards()
-		st.mu.RUnlock()
 		var expired []*shardState
+		for _, sh := range shards {
+			if c := sh.meta.Closed; !c.IsZero() && c.Before(cutoff) {
+				expired = append(expired, sh)
+			}
+		}
+		st.mu.RUnlock()
 		for _, sh := range shards {
 			if err := sh.log.Trim(cutoff); err != nil {
 				e.log.Error("retention trim", "stream", name, "shard", sh.id, "err", err)
-			}
-			if c := sh.meta.Closed; !c.IsZero() && c.Before(cutoff) {
-				expired = append(expired, sh)
 			}
 		}
 		if len(expired) == 0 {

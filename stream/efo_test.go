@@ -120,6 +120,13 @@ func TestEnhancedFanOutH2C(t *testing.T) {
 	if len(r3) != 21 || string(r3[0].Data) != "pushed-0" {
 		t.Fatalf("TRIM_HORIZON: %d records", len(r3))
 	}
+	// The same over HTTP/1.1 (chunked event stream).
+	h1 := func() *kinesis.Client { return newClient(url) }
+	r5, _ := subscribeAndCollect(t, h1, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeAtTimestamp,
+		Timestamp: aws.Time(time.Now().Add(-time.Minute))}, nil, 21)
+	if len(r5) != 21 || string(r5[20].Data) != "later" {
+		t.Fatalf("HTTP/1.1 AT_TIMESTAMP: %d records", len(r5))
+	}
 
 	// At the end of a closed shard the last event carries ChildShards and the stream ends.
 	if _, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("fan"), ShardToSplit: aws.String("shardId-000000000000"),
