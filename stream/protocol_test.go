@@ -277,9 +277,9 @@ func TestSigV4(t *testing.T) {
 		r.Header.Set("X-Forwarded-Prefix", "/i/kin-42")
 		r.Header.Set("X-Forwarded-Host", origHost)
 	}
-	relay := httptest.NewServer(proxy)
+	relay := httptest.NewTLSServer(proxy)
 	defer relay.Close()
-	viaRelay := newClient(relay.URL+"/i/kin-42", noRetries)
+	viaRelay := newClient(relay.URL+"/i/kin-42", noRetries, withHTTPClient(relay.Client()))
 	if _, err := viaRelay.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("signed"), PartitionKey: aws.String("k"), Data: []byte("relayed")}); err != nil {
 		t.Fatalf("PutRecord through the relay: %v", err)
 	}
