@@ -13,6 +13,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"hash"
+	"sync"
 	"time"
 )
 
@@ -38,32 +40,46 @@ var (
 // Codec signs and verifies cookies for one fleet secret. Safe for concurrent use.
 type Codec struct {
 	secret []byte
+	macs   sync.Pool // of hash.Hash: HMAC-SHA256 under secret, reset before use
 }
 
 // NewCodec returns a codec for secret (at least 32 random bytes are recommended).
-func NewCodec(secret []byte) *Codec { return &Codec{secret: append([]byte(nil), secret...)} }
+func NewCodec(secret []byte) *Codec {
+	c := &Codec{secret: append([]byte(nil), secret...)}
+	c.macs.New = func() any { return hmac.New(sha256.New, c.secret) }
+	return c
+}
+
+// sum returns HMAC-SHA256(secret, parts...) into out, reusing pooled HMAC state.
+func (c *Codec) sum(out *[sha256.Size]byte, parts ...[]byte) {
+	m := c.macs.Get().(hash.Hash)
+	m.Reset()
+	for _, p := range parts {
+		m.Write(p)
+	}
+	m.Sum(out[:0])
+	c.macs.Put(m)
+}
 
 // CookieName returns the cookie name for an endpoint: stable, short, and without the endpoint id.
 func (c *Codec) CookieName(endpointID string) string {
-	m := hmac.New(sha256.New, c.secret)
-	m.Write([]byte("name\x00" + endpointID))
-	return "kp_" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:6])
+	var sum [sha256.Size]byte
+	c.sum(&sum, []byte("name\x00"), []byte(endpointID))
+	return "kp_" + base64.RawURLEncoding.EncodeToString(sum[:6])
 }
 
 // TagFor returns the opaque tag of an instance of an endpoint.
 func (c *Codec) TagFor(endpointID, instanceID string) Tag {
-	m := hmac.New(sha256.New, c.secret)
-	m.Write([]byte("tag\x00" + endpointID + "\x00" + instanceID))
+	var sum [sha256.Size]byte
+	c.sum(&sum, []byte("tag\x00"), []byte(endpointID), []byte{0}, []byte(instanceID))
 	var t Tag
-	copy(t[:], m.Sum(nil))
+	copy(t[:], sum[:])
 	return t
 }
 
-func (c *Codec) mac(endpointID string, body []byte) []byte {
-	m := hmac.New(sha256.New, c.secret)
-	m.Write([]byte("mac\x00" + endpointID + "\x00"))
-	m.Write(body)
-	return m.Sum(nil)[:macLen]
+func (c *Codec) mac(endpointID string, body []byte, out *[sha256.Size]byte) []byte {
+	c.sum(out, []byte("mac\x00"), []byte(endpointID), []byte{0}, body)
+	return out[:macLen]
 }
 
 // Encode returns the cookie value naming tag on endpointID, valid until expires.
@@ -72,7 +88,8 @@ func (c *Codec) Encode(endpointID string, tag Tag, expires time.Time) string {
 	raw[0] = version1
 	copy(raw[1:], tag[:])
 	binary.BigEndian.PutUint64(raw[1+len(tag):], uint64(expires.Unix()))
-	copy(raw[rawLen-macLen:], c.mac(endpointID, raw[:rawLen-macLen]))
+	var sum [sha256.Size]byte
+	copy(raw[rawLen-macLen:], c.mac(endpointID, raw[:rawLen-macLen], &sum))
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
@@ -82,12 +99,13 @@ func (c *Codec) Decode(endpointID, value string, now time.Time) (Tag, error) {
 	if len(value) != EncodedLen {
 		return t, ErrMalformed
 	}
-	var raw [rawLen]byte
+	var raw [rawLen + 2]byte // decoding may write up to 2 bytes past rawLen on bad input
 	n, err := base64.RawURLEncoding.Decode(raw[:], []byte(value))
 	if err != nil || n != rawLen || raw[0] != version1 {
 		return t, ErrMalformed
 	}
-	if !hmac.Equal(raw[rawLen-macLen:], c.mac(endpointID, raw[:rawLen-macLen])) {
+	var sum [sha256.Size]byte
+	if !hmac.Equal(raw[rawLen-macLen:rawLen], c.mac(endpointID, raw[:rawLen-macLen], &sum)) {
 		return t, ErrBadMAC
 	}
 	exp := int64(binary.BigEndian.Uint64(raw[1+len(t):]))
