@@ -43,11 +43,12 @@ const (
 	ErrIncompleteSignature     = "IncompleteSignatureException"
 	ErrMissingAuthToken        = "MissingAuthenticationTokenException"
 	ErrUnrecognizedClient      = "UnrecognizedClientException"
-	ErrInternalFailureMessage  = "Internal service failure."
 	errRateExceeded            = "Rate exceeded"
 	errRequestEntityTooLarge   = "RequestEntityTooLarge"
 	errStreamNameOrARNRequired = "Either StreamName or StreamARN must be provided."
 )
+
+const msgInternalFailure = "Internal service failure."
 
 func apiErr(typ string, status int, format string, args ...any) *APIError {
 	msg := format
@@ -74,7 +75,7 @@ func errLimit(format string, args ...any) *APIError {
 }
 
 func errInternal(err error) *APIError {
-	return &APIError{Type: ErrInternalFailure, Message: ErrInternalFailureMessage, Status: http.StatusInternalServerError}
+	return &APIError{Type: ErrInternalFailure, Message: msgInternalFailure, Status: http.StatusInternalServerError}
 }
 
 // validationErrors collects constraint violations and renders them the way the service does:

@@ -369,6 +369,7 @@ func (s *subscription) run(ctx context.Context, send func(*subscribeEvent) error
 		gone := s.st.gone || s.st.findConsumer(s.consumer) == nil
 		closed := !s.sh.meta.Closed.IsZero()
 		endIndex := s.sh.meta.EndIndex
+		retention := e.retention(s.st.meta)
 		var children []childShard
 		if closed {
 			children = s.st.childShards(s.sh)
@@ -377,8 +378,10 @@ func (s *subscription) run(ctx context.Context, send func(*subscribeEvent) error
 		if gone {
 			return s.goneErr()
 		}
-		if first := s.sh.log.First(); s.pos < first {
-			s.pos = first
+		if h, aerr := e.horizon(s.sh, retention); aerr != nil {
+			return aerr
+		} else if s.pos < h {
+			s.pos = h
 		}
 		var ev subscribeEvent
 		if !closed || s.pos < endIndex {

@@ -221,7 +221,7 @@ func (e *engine) appendShard(st *streamState, sh *shardState, ents []putEntry, i
 	if err != nil {
 		e.log.Error("append failed", "stream", st.meta.Name, "shard", sh.id, "err", err)
 		for _, i := range admitted {
-			res[i].err = &APIError{Type: ErrInternalFailure, Message: ErrInternalFailureMessage, Status: http.StatusInternalServerError}
+			res[i].err = &APIError{Type: ErrInternalFailure, Message: msgInternalFailure, Status: http.StatusInternalServerError}
 		}
 		return
 	}
@@ -343,7 +343,7 @@ func (e *engine) position(st *streamState, sh *shardState, typ string, seq *stri
 			return 0, errInvalidArg("Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and also a StartingSequenceNumber.", typ)
 		}
 		if typ == "TRIM_HORIZON" {
-			return sh.log.First(), nil
+			return e.horizon(sh, e.retention(st.meta))
 		}
 		if !sh.meta.Closed.IsZero() {
 			return sh.meta.EndIndex, nil
@@ -466,6 +466,7 @@ func (e *engine) getRecords(in *getRecordsInput) (any, *APIError) {
 	}
 	name := st.meta.Name
 	enc := st.meta.Encryption
+	retention := e.retention(st.meta)
 	st.mu.RUnlock()
 
 	if !e.cfg.DisableThrottling {
@@ -488,8 +489,10 @@ func (e *engine) getRecords(in *getRecordsInput) (any, *APIError) {
 	if closed && pos > endIndex {
 		pos = endIndex
 	}
-	if first := sh.log.First(); pos < first {
-		pos = first
+	if h, aerr := e.horizon(sh, retention); aerr != nil {
+		return nil, aerr
+	} else if pos < h {
+		pos = h
 	}
 	var recs []storage.Record
 	if !closed || pos < endIndex {
@@ -531,6 +534,16 @@ func (e *engine) getRecords(in *getRecordsInput) (any, *APIError) {
 		out.MillisBehindLatest = e.behind(sh, pos, now)
 	}
 	return out, nil
+}
+
+// horizon is the storage index of the oldest record of sh still within the retention period. The
+// backend may keep older records until it can drop a whole segment; they are never returned.
+func (e *engine) horizon(sh *shardState, retention time.Duration) (uint64, *APIError) {
+	ix, err := sh.log.SeekTime(e.now().Add(-retention))
+	if err != nil {
+		return 0, errInternal(err)
+	}
+	return max(ix, sh.log.First()), nil
 }
 
 // behind is how far (in milliseconds) the record at pos is behind the tip of sh: zero when pos is the
