@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -199,13 +200,29 @@ Kinesis Portal dev is running (Ctrl-C stops it).
 `, info.EndpointID, info.RelayURL, info.CAFile, info.RelayURL, info.APIURL, devFile, devFile)
 	if info.StreamURL != "" {
 		fmt.Fprintf(w, `
-  Stream service (Kinesis API) through the relay:
+  Stream service (Kinesis API, endpoint %s) through the relay:
+    %s
+  With the AWS CLI (the relay routes by path, so the loopback name works for clients whose resolver
+  does not know *.localhost):
     AWS_ACCESS_KEY_ID=dev AWS_SECRET_ACCESS_KEY=dev AWS_CA_BUNDLE=%s \
-      aws kinesis list-streams --region %s --endpoint-url %s
-`, info.CAFile, info.StreamRegion, info.StreamURL)
+      aws kinesis create-stream --stream-name demo --shard-count 2 --region %s --endpoint-url %s
+`, info.StreamID, info.StreamURL, info.CAFile, info.StreamRegion, loopbackURL(info.StreamURL))
 	}
 	if info.MetricsURL != "" {
 		fmt.Fprintf(w, "\n  Metrics: %s\n", info.MetricsURL)
 	}
 	fmt.Fprintf(w, "\n  Facts for scripts: %s\n\n", devFile)
+}
+
+// loopbackURL replaces a relay URL's host name with "localhost" (the portal's certificate covers it).
+func loopbackURL(u string) string {
+	rest, ok := strings.CutPrefix(u, "https://")
+	if !ok {
+		return u
+	}
+	hostport, path, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		return "https://localhost" + hostport[i:] + "/" + path
+	}
+	return "https://localhost/" + path
 }

@@ -47,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDev(args[1:], stdout, stderr)
 	case "serve":
 		return runServe(args[1:], stdout, stderr)
+	case "streamd": // hidden: the demo stream service child of `portal dev`
+		return runStreamd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0

@@ -1,4 +1,4 @@
-package main
+package streamd
 
 import (
 	"bufio"
@@ -40,7 +40,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "error",
+		done <- Run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "error",
 			"--access-key", "AKID", "--secret-key", "SECRET"}, pw, io.Discard)
 		pw.Close()
 	}()
