@@ -170,7 +170,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		cancel()
 		<-runDone
-		t.Skipf("cannot listen on %s: %v", listen, err)
+		t.Fatalf("cannot listen on %s (the tests need IPv4 and IPv6 loopback): %v", listen, err)
 	}
 	h.addr = ln.Addr().String()
 	go func() { defer close(h.served); _ = h.srv.ServeTLS(ln, "", "") }()
