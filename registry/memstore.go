@@ -10,6 +10,7 @@ import (
 // Memory is the embedded, in-memory Store. It keeps everything in the process.
 type Memory struct {
 	opts Options
+	path string // file-backed when set (OpenFile)
 
 	mu        sync.Mutex
 	closed    bool
@@ -67,7 +68,7 @@ func (m *Memory) CreateTenant(ctx context.Context, t Tenant) error {
 		t.CreatedAt = m.opts.Now().UTC()
 	}
 	m.tenants[t.ID] = t
-	return nil
+	return m.persist()
 }
 
 // GetTenant implements Store.
@@ -115,7 +116,7 @@ func (m *Memory) CreateToken(ctx context.Context, t APIToken) error {
 		t.CreatedAt = m.opts.Now().UTC()
 	}
 	m.tokens[t.ID] = t
-	return nil
+	return m.persist()
 }
 
 // TokenByHash implements Store.
@@ -147,7 +148,7 @@ func (m *Memory) DeleteToken(ctx context.Context, id string) error {
 		return ErrNotFound
 	}
 	delete(m.tokens, id)
-	return nil
+	return m.persist()
 }
 
 // allocPort picks the lowest free, unquarantined port of zone. Called with mu held.
@@ -214,6 +215,9 @@ func (m *Memory) CreateEndpoint(ctx context.Context, e *Endpoint) (*Endpoint, er
 	e.Version, e.CreatedAt, e.UpdatedAt = 1, now, now
 	m.endpoints[e.ID] = e
 	m.publish(Put, e)
+	if err := m.persist(); err != nil {
+		return nil, err
+	}
 	return e.Clone(), nil
 }
 
@@ -281,6 +285,9 @@ func (m *Memory) UpdateEndpoint(ctx context.Context, tenantID, id string, fn fun
 	}
 	m.endpoints[id] = next
 	m.publish(Put, next)
+	if err := m.persist(); err != nil {
+		return nil, err
+	}
 	return next.Clone(), nil
 }
 
@@ -303,7 +310,7 @@ func (m *Memory) DeleteEndpoint(ctx context.Context, tenantID, id string) error 
 		m.freed[e.Zone][e.Port] = portFreeAt{until: m.opts.Now().Add(m.opts.PortQuarantine).UnixNano()}
 	}
 	m.publish(Delete, e)
-	return nil
+	return m.persist()
 }
 
 // PutNode implements Store.
@@ -314,7 +321,7 @@ func (m *Memory) PutNode(ctx context.Context, n Node) error {
 	defer m.mu.Unlock()
 	n.PublicIPs = append([]string(nil), n.PublicIPs...)
 	m.nodes[n.ID] = n
-	return nil
+	return m.persist()
 }
 
 // ListNodes implements Store.

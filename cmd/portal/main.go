@@ -14,11 +14,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/kinesis-network/portal/api"
 	"github.com/kinesis-network/portal/internal/portal"
 )
 
@@ -102,14 +104,44 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
+// bootstrapAdmin creates the "admin" tenant with an admin token on a registry that has no tenant yet
+// and writes the token to <state-dir>/admin.token (mode 0600); the log names the file, never the token.
+func bootstrapAdmin(ctx context.Context, p *portal.Portal, log *slog.Logger) error {
+	ts, err := p.Store.ListTenants(ctx)
+	if err != nil || len(ts) > 0 {
+		return err
+	}
+	token, err := api.Bootstrap(ctx, p.Store, "admin", "Operators")
+	if err != nil {
+		return fmt.Errorf("bootstrap admin tenant: %w", err)
+	}
+	path := filepath.Join(p.Config().StateDir, "admin.token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	log.Info("portal: created the admin tenant; its API token is in the file", "file", path)
+	return nil
+}
+
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("portal serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := portal.Config{StateDir: "/var/lib/kinesis-portal"}
 	var portRange, level string
 	commonFlags(fs, &cfg, &portRange, &level)
+	fs.StringVar(&cfg.RegistryFile, "registry-file", "", `registry state file (default: <state-dir>/registry.json; "memory" keeps nothing)`)
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	switch cfg.RegistryFile {
+	case "":
+		cfg.RegistryFile = filepath.Join(cfg.StateDir, "registry.json")
+	case "memory":
+		cfg.RegistryFile = ""
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		fmt.Fprintln(stderr, "portal:", err)
+		return 1
 	}
 	log, err := newLogger(stderr, level)
 	if err != nil {
@@ -125,6 +157,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	p, err := portal.Start(ctx, cfg)
 	if err != nil {
+		fmt.Fprintln(stderr, "portal:", err)
+		return 1
+	}
+	if err := bootstrapAdmin(ctx, p, log); err != nil {
 		fmt.Fprintln(stderr, "portal:", err)
 		return 1
 	}

@@ -53,8 +53,11 @@ type Config struct {
 	PortMin, PortMax int
 	// StateDir keeps the CA, the sticky secret and logs. Required.
 	StateDir string
-	// Store is the registry. Nil: a new in-memory store.
+	// Store is the registry. Nil: RegistryFile's store, or a new in-memory store.
 	Store registry.Store
+	// RegistryFile keeps the embedded registry in a JSON file across restarts (ignored when Store is
+	// set). Zero: in memory only.
+	RegistryFile string
 	// StickySecret signs sticky cookies; every portal of a fleet must share it. Nil: read from (or
 	// created in) StateDir/sticky.key.
 	StickySecret []byte
@@ -219,7 +222,14 @@ func Start(ctx context.Context, cfg Config) (_ *Portal, err error) {
 		}
 	}
 	if p.Store == nil {
-		p.Store = registry.NewMemory(registry.Options{PortMin: cfg.PortMin, PortMax: cfg.PortMax})
+		ropts := registry.Options{PortMin: cfg.PortMin, PortMax: cfg.PortMax}
+		if cfg.RegistryFile != "" {
+			if p.Store, err = registry.OpenFile(cfg.RegistryFile, ropts); err != nil {
+				return nil, fmt.Errorf("portal: %w", err)
+			}
+		} else {
+			p.Store = registry.NewMemory(ropts)
+		}
 	}
 	secret := cfg.StickySecret
 	if secret == nil {
