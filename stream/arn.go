@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,7 +13,6 @@ var (
 	streamARNRe   = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})$`)
 	consumerARNRe = regexp.MustCompile(
 		`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})/consumer/([a-zA-Z0-9_.-]{1,128}):([0-9]+)$`)
-	shardIDRe = regexp.MustCompile(`^(?:shardId-)?([0-9]{1,12})$`)
 )
 
 const (
@@ -61,14 +61,30 @@ func parseConsumerARN(arn string) (parsedConsumerARN, bool) {
 // shardName renders a shard index as the service's shard id.
 func shardName(ix int) string { return fmt.Sprintf("shardId-%012d", ix) }
 
-// parseShardID normalises "shardId-000000000001", "shardId-1" and "1" to index 1.
+// parseShardID normalises a shard id to its index the way the service does: the part after the first
+// hyphen (or the whole id when it has none) must be a decimal number up to 2^31-1, whatever precedes
+// the hyphen, so "shardId-000000000001", "shardId-1", "shard-1" and "1" all name shard 1.
 func parseShardID(s string) (int, bool) {
-	m := shardIDRe.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
+	if _, rest, ok := strings.Cut(s, "-"); ok {
+		s = rest
+	}
+	if s == "" {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil || n > 2147483647 {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	s = strings.TrimLeft(s, "0")
+	if s == "" {
+		return 0, true
+	}
+	if len(s) > 10 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > math.MaxInt32 {
 		return 0, false
 	}
 	return int(n), true

@@ -271,6 +271,9 @@ func (e *engine) load() error {
 			}
 			continue
 		}
+		if !streamIDPatternRe.MatchString(m.ID) {
+			m.ID = newStreamID() // ids of older versions did not follow the service's format
+		}
 		st := &streamState{meta: &m, shards: map[int]*shardState{}}
 		for _, sm := range m.Shards {
 			if err := e.attachShard(st, sm); err != nil {
@@ -673,8 +676,18 @@ func (e *engine) sortedStreamNames() []string {
 	return names
 }
 
+// newStreamID returns a stream id in the service's format: 20 and 3 lowercase letters or digits
+// joined by a hyphen ([a-z0-9]{20}-[a-z0-9]{3}).
 func newStreamID() string {
-	b := make([]byte, 8)
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 23)
 	rand.Read(b)
-	return strings.ToLower(fmt.Sprintf("%x", b))
+	var sb strings.Builder
+	for i, c := range b {
+		if i == 20 {
+			sb.WriteByte('-')
+		}
+		sb.WriteByte(alphabet[int(c)%len(alphabet)])
+	}
+	return sb.String()
 }

@@ -11,6 +11,9 @@ import (
 
 var consumerNameRe = streamNameRe
 
+// maxCreatingConsumers is how many consumers of a stream may be CREATING at the same time.
+const maxCreatingConsumers = 5
+
 func (e *engine) consumerOut(st *streamState, c *consumerMeta, withStream bool) consumerOut {
 	o := consumerOut{ConsumerName: c.Name, ConsumerARN: e.consumerARN(st.meta.Name, c.Name, c.Created.Unix()),
 		ConsumerStatus: c.Status, ConsumerCreationTimestamp: epochTime{c.Created}}
@@ -35,7 +38,7 @@ func (e *engine) registerConsumer(in *consumerInput) (any, *APIError) {
 	v.str("streamARN", in.StreamARN, true, 1, 2048, streamARNPatternRe, streamARNPattern)
 	v.str("consumerName", in.ConsumerName, true, 1, 128, consumerNameRe, streamNamePattern)
 	if in.Tags != nil {
-		v.tagMap("tags", in.Tags, 0, 50)
+		v.tagMap("tags", in.Tags)
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -56,6 +59,19 @@ func (e *engine) registerConsumer(in *consumerInput) (any, *APIError) {
 	if len(st.meta.Consumers) >= e.cfg.Limits.MaxConsumersPerStream {
 		return nil, errLimit("Consumer limit of %d has been reached for stream %s under account %s.",
 			e.cfg.Limits.MaxConsumersPerStream, st.meta.Name, e.cfg.AccountID)
+	}
+	creating := 0
+	for _, c := range st.meta.Consumers {
+		if c.Status == statusCreating {
+			creating++
+		}
+	}
+	if creating >= maxCreatingConsumers {
+		return nil, errLimit("Cannot have more than %d consumers in CREATING state for stream %s under account %s.",
+			maxCreatingConsumers, st.meta.Name, e.cfg.AccountID)
+	}
+	if aerr := e.checkNewTags(st.meta.Name, in.Tags, nil); aerr != nil {
+		return nil, aerr
 	}
 	c := &consumerMeta{Name: name, Created: e.now().UTC().Truncate(time.Second), Status: statusActive, Tags: in.Tags}
 	if e.cfg.ConsumerDelay > 0 {
@@ -110,6 +126,15 @@ func (e *engine) consumerFromInput(in *consumerInput) (*streamState, string, *AP
 		c, ok := parseConsumerARN(*in.ConsumerARN)
 		if !ok || c.account != e.cfg.AccountID || c.region != e.cfg.Region {
 			return nil, "", errNotFound("Consumer %s under account %s not found.", *in.ConsumerARN, e.cfg.AccountID)
+		}
+		// All three may be given, as long as they name the same consumer.
+		if in.ConsumerName != nil && *in.ConsumerName != c.consumer {
+			return nil, "", errInvalidArg("ConsumerName %s does not match the consumer of ConsumerARN %s.", *in.ConsumerName, *in.ConsumerARN)
+		}
+		if in.StreamARN != nil {
+			if a, ok := parseStreamARN(*in.StreamARN); !ok || a.name != c.stream || a.account != c.account || a.region != c.region {
+				return nil, "", errInvalidArg("StreamARN %s does not match the stream of ConsumerARN %s.", *in.StreamARN, *in.ConsumerARN)
+			}
 		}
 		n := c.stream
 		st, aerr := e.resolve(streamRef{StreamName: &n})
@@ -194,13 +219,20 @@ func (e *engine) listConsumers(in *listConsumersInput) (any, *APIError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	limit := 100
-	if in.MaxResults != nil {
+	limit := 100 // the default, and the most one call returns
+	if in.MaxResults != nil && *in.MaxResults < limit {
 		limit = *in.MaxResults
+	}
+	if in.NextToken != nil && in.StreamCreationTimestamp != nil {
+		return nil, errInvalidArg("NextToken and StreamCreationTimestamp cannot be provided together.")
 	}
 	after := ""
 	st.mu.RLock()
 	defer st.mu.RUnlock()
+	if ts := in.StreamCreationTimestamp; ts != nil && !ts.Equal(st.meta.Created.Truncate(time.Millisecond)) &&
+		ts.Unix() != st.meta.Created.Unix() {
+		return nil, e.notFound(st.meta.Name) // another stream of the same name
+	}
 	if in.NextToken != nil {
 		p, err := e.decodePage(tokenListConsumers, *in.NextToken)
 		if err != nil || p.stream != st.meta.Name {
@@ -277,8 +309,11 @@ func (e *engine) subscribe(in *subscribeInput) (*subscription, *APIError) {
 	}
 	ix, ok := parseShardID(*in.ShardId)
 	sh := st.shards[ix]
-	if !ok || sh == nil {
-		return nil, errNotFound("Shard %s in stream %s under account %s does not exist", *in.ShardId, st.meta.Name, e.cfg.AccountID)
+	if !ok {
+		return nil, errNotFound("Could not find shard %s in stream %s under account %s.", *in.ShardId, st.meta.Name, e.cfg.AccountID)
+	}
+	if sh == nil {
+		return nil, errNotFound("Shard %s in stream %s under account %s does not exist", shardName(ix), st.meta.Name, e.cfg.AccountID)
 	}
 	sp := in.StartingPosition
 	pos, aerr := e.position(st, sh, *sp.Type, sp.SequenceNumber, sp.Timestamp, "SubscribeToShard")

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -10,17 +11,20 @@ import (
 func (e *engine) createStream(in *createStreamInput) (any, *APIError) {
 	var v validationErrors
 	v.str("streamName", in.StreamName, true, 1, 128, streamNameRe, streamNamePattern)
-	v.integer("shardCount", in.ShardCount, false, 1, 100000)
+	v.integer("shardCount", in.ShardCount, false, 1, math.MaxInt32)
 	if in.StreamModeDetails != nil {
 		v.enum("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode, true, modeProvisioned, modeOnDemand)
 	}
 	v.integer("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, false, defaultMaxRecordKiB, largestMaxRecordKiB)
-	v.integer("warmThroughputMiBps", in.WarmThroughputMiBps, false, 0, 10240)
+	v.integer("warmThroughputMiBps", in.WarmThroughputMiBps, false, 0, math.MaxInt32)
 	if in.Tags != nil {
-		v.tagMap("tags", in.Tags, 0, 50)
+		v.tagMap("tags", in.Tags)
 	}
 	if err := v.err(); err != nil {
 		return nil, err
+	}
+	if aerr := e.checkNewTags(*in.StreamName, in.Tags, nil); aerr != nil {
+		return nil, aerr
 	}
 	mode := modeProvisioned
 	if in.StreamModeDetails != nil && in.StreamModeDetails.StreamMode != nil {
@@ -155,8 +159,8 @@ func (e *engine) listStreams(in *listStreamsInput) (any, *APIError) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if in.Limit != nil {
+	limit := 100 // the default, and the most one call returns
+	if in.Limit != nil && *in.Limit < limit {
 		limit = *in.Limit
 	}
 	after := ""
@@ -254,8 +258,8 @@ func (e *engine) describeStream(in *describeStreamInput) (any, *APIError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	limit := 100
-	if in.Limit != nil {
+	limit := 100 // the default, and the most one call returns
+	if in.Limit != nil && *in.Limit < limit {
 		limit = *in.Limit
 	}
 	after := -1
@@ -374,6 +378,9 @@ func (e *engine) listShards(in *listShardsInput) (any, *APIError) {
 	if in.NextToken != nil && in.ShardFilter != nil {
 		return nil, errInvalidArg("NextToken and ShardFilter cannot be provided together.")
 	}
+	if in.NextToken != nil && in.StreamCreationTimestamp != nil {
+		return nil, errInvalidArg("NextToken and StreamCreationTimestamp cannot be provided together.")
+	}
 	if in.ExclusiveStartShardId != nil && in.ShardFilter != nil {
 		return nil, errInvalidArg("ExclusiveStartShardId and ShardFilter cannot be provided together.")
 	}
@@ -473,8 +480,9 @@ func (e *engine) listShards(in *listShardsInput) (any, *APIError) {
 	if horizon.Before(st.meta.Created) {
 		horizon = st.meta.Created
 	}
+	// openAt: the shard started at or before t and ended at or after t (or is still open).
 	openAt := func(sh *shardState, t time.Time) bool {
-		return !sh.meta.Created.After(t) && (sh.meta.Closed.IsZero() || sh.meta.Closed.After(t))
+		return !sh.meta.Created.After(t) && (sh.meta.Closed.IsZero() || !sh.meta.Closed.Before(t))
 	}
 	keep := func(sh *shardState) bool {
 		switch filter {
@@ -489,7 +497,11 @@ func (e *engine) listShards(in *listShardsInput) (any, *APIError) {
 			}
 			return openAt(sh, t)
 		case "FROM_TIMESTAMP":
-			return sh.meta.Closed.IsZero() || !sh.meta.Closed.Before(filterTime)
+			t := filterTime
+			if t.Before(horizon) {
+				t = horizon // corrected to the trim horizon, as documented
+			}
+			return sh.meta.Closed.IsZero() || !sh.meta.Closed.Before(t)
 		}
 		return true
 	}
@@ -523,6 +535,9 @@ func (e *engine) lookupShard(st *streamState, id string) (*shardState, *APIError
 		sh = st.shards[ix]
 	}
 	if sh == nil {
+		if ok {
+			id = shardName(ix)
+		}
 		return nil, errNotFound("Could not find shard %s in stream %s under account %s.", id, st.meta.Name, e.cfg.AccountID)
 	}
 	return sh, nil
@@ -616,7 +631,7 @@ func (e *engine) mergeShards(in *mergeShardsInput) (any, *APIError) {
 func (e *engine) updateShardCount(in *updateShardCountInput) (any, *APIError) {
 	var v validationErrors
 	v.ref(in.streamRef)
-	v.integer("targetShardCount", in.TargetShardCount, true, 1, 100000)
+	v.integer("targetShardCount", in.TargetShardCount, true, 1, math.MaxInt32)
 	v.enum("scalingType", in.ScalingType, true, "UNIFORM_SCALING")
 	if err := v.err(); err != nil {
 		return nil, err
@@ -686,7 +701,7 @@ func (e *engine) updateStreamMode(in *updateStreamModeInput) (any, *APIError) {
 	if in.StreamModeDetails != nil {
 		v.enum("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode, true, modeProvisioned, modeOnDemand)
 	}
-	v.integer("warmThroughputMiBps", in.WarmThroughputMiBps, false, 0, 10240)
+	v.integer("warmThroughputMiBps", in.WarmThroughputMiBps, false, 0, math.MaxInt32)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -736,9 +751,13 @@ func (e *engine) updateStreamMode(in *updateStreamModeInput) (any, *APIError) {
 func (e *engine) changeRetention(in *retentionInput, increase bool) (any, *APIError) {
 	var v validationErrors
 	v.ref(in.streamRef)
-	v.integer("retentionPeriodHours", in.RetentionPeriodHours, true, 1, 2147483647)
+	v.integer("retentionPeriodHours", in.RetentionPeriodHours, true, math.MinInt32, math.MaxInt32)
 	if err := v.err(); err != nil {
 		return nil, err
+	}
+	st, aerr := e.resolve(in.streamRef)
+	if aerr != nil {
+		return nil, aerr
 	}
 	h := *in.RetentionPeriodHours
 	if h < minRetentionHours {
@@ -746,10 +765,6 @@ func (e *engine) changeRetention(in *retentionInput, increase bool) (any, *APIEr
 	}
 	if h > maxRetentionHours {
 		return nil, errInvalidArg("Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", maxRetentionHours, h)
-	}
-	st, aerr := e.resolve(in.streamRef)
-	if aerr != nil {
-		return nil, aerr
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -816,15 +831,8 @@ func (e *engine) addTags(st *streamState, consumer string, tags map[string]strin
 	if aerr != nil {
 		return nil, aerr
 	}
-	n := len(cur)
-	for k := range tags {
-		if _, ok := cur[k]; !ok {
-			n++
-		}
-	}
-	if n > e.cfg.Limits.MaxTagsPerStream {
-		return nil, errInvalidArg("Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags associated with it.",
-			st.meta.Name, e.cfg.AccountID, e.cfg.Limits.MaxTagsPerStream)
+	if aerr := e.checkNewTags(st.meta.Name, tags, cur); aerr != nil {
+		return nil, aerr
 	}
 	for k, v := range tags {
 		cur[k] = v
@@ -844,6 +852,11 @@ func (e *engine) removeTags(st *streamState, consumer string, keys []string) (an
 	cur, aerr := e.tagsOf(st, consumer, false)
 	if aerr != nil {
 		return nil, aerr
+	}
+	for _, k := range keys {
+		if !tagCharsOK(k) {
+			return nil, errInvalidArg("%s", msgTagChars)
+		}
 	}
 	for _, k := range keys {
 		delete(cur, k)
@@ -873,7 +886,7 @@ func (e *engine) addTagsToStream(in *addTagsInput) (any, *APIError) {
 	v.ref(in.streamRef)
 	v.notNull("tags", in.Tags != nil)
 	if in.Tags != nil {
-		v.tagMap("tags", in.Tags, 1, 10)
+		v.tagMap("tags", in.Tags)
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -888,10 +901,7 @@ func (e *engine) addTagsToStream(in *addTagsInput) (any, *APIError) {
 func (e *engine) removeTagsFromStream(in *removeTagsInput) (any, *APIError) {
 	var v validationErrors
 	v.ref(in.streamRef)
-	v.notNull("tagKeys", in.TagKeys != nil)
-	if in.TagKeys != nil && (len(in.TagKeys) < 1 || len(in.TagKeys) > 50) {
-		v.add(quote("["+strings.Join(in.TagKeys, ", ")+"]"), "tagKeys", "Member must have length less than or equal to 50")
-	}
+	v.tagKeys("tagKeys", in.TagKeys, in.TagKeys != nil)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -936,10 +946,10 @@ func (e *engine) listTagsForStream(in *listTagsForStreamInput) (any, *APIError) 
 
 func (e *engine) tagResource(in *tagResourceInput) (any, *APIError) {
 	var v validationErrors
-	v.str("resourceARN", in.ResourceARN, true, 1, 2048, nil, "")
+	v.str("resourceARN", in.ResourceARN, true, 1, 2048, resourceARNPatternRe, resourceARNPattern)
 	v.notNull("tags", in.Tags != nil)
 	if in.Tags != nil {
-		v.tagMap("tags", in.Tags, 1, 50)
+		v.tagMap("tags", in.Tags)
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -953,8 +963,8 @@ func (e *engine) tagResource(in *tagResourceInput) (any, *APIError) {
 
 func (e *engine) untagResource(in *tagResourceInput) (any, *APIError) {
 	var v validationErrors
-	v.str("resourceARN", in.ResourceARN, true, 1, 2048, nil, "")
-	v.notNull("tagKeys", in.TagKeys != nil)
+	v.str("resourceARN", in.ResourceARN, true, 1, 2048, resourceARNPatternRe, resourceARNPattern)
+	v.tagKeys("tagKeys", in.TagKeys, in.TagKeys != nil)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -967,7 +977,7 @@ func (e *engine) untagResource(in *tagResourceInput) (any, *APIError) {
 
 func (e *engine) listTagsForResource(in *tagResourceInput) (any, *APIError) {
 	var v validationErrors
-	v.str("resourceARN", in.ResourceARN, true, 1, 2048, nil, "")
+	v.str("resourceARN", in.ResourceARN, true, 1, 2048, resourceARNPatternRe, resourceARNPattern)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -1041,8 +1051,11 @@ func (e *engine) setMonitoring(in *monitoringInput, enable bool) (any, *APIError
 	for i := range in.ShardLevelMetrics {
 		v.enum(fmt.Sprintf("shardLevelMetrics.%d.member", i+1), &in.ShardLevelMetrics[i], true, shardLevelMetrics...)
 	}
-	if in.ShardLevelMetrics != nil && (len(in.ShardLevelMetrics) < 1 || len(in.ShardLevelMetrics) > 7) {
-		v.add(quote("["+strings.Join(in.ShardLevelMetrics, ", ")+"]"), "shardLevelMetrics", "Member must have length less than or equal to 7")
+	if in.ShardLevelMetrics != nil && len(in.ShardLevelMetrics) < 1 {
+		v.add(quote(javaList(in.ShardLevelMetrics)), "shardLevelMetrics", "Member must have length greater than or equal to 1")
+	}
+	if len(in.ShardLevelMetrics) > 7 {
+		v.add(quote(javaList(in.ShardLevelMetrics)), "shardLevelMetrics", "Member must have length less than or equal to 7")
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -1087,7 +1100,7 @@ func (e *engine) setMonitoring(in *monitoringInput, enable bool) (any, *APIError
 func (e *engine) updateWarmThroughput(in *warmThroughputInput) (any, *APIError) {
 	var v validationErrors
 	v.ref(in.streamRef)
-	v.integer("warmThroughputMiBps", in.WarmThroughputMiBps, true, 0, 10240)
+	v.integer("warmThroughputMiBps", in.WarmThroughputMiBps, true, 0, math.MaxInt32)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -1134,7 +1147,7 @@ func (e *engine) updateMaxRecordSize(in *maxRecordSizeInput) (any, *APIError) {
 
 func (e *engine) resourcePolicy(in *resourcePolicyInput, op string) (any, *APIError) {
 	var v validationErrors
-	v.str("resourceARN", in.ResourceARN, true, 1, 2048, nil, "")
+	v.str("resourceARN", in.ResourceARN, true, 1, 2048, resourceARNPatternRe, resourceARNPattern)
 	if op == "put" {
 		v.str("policy", in.Policy, true, 1, 20480, nil, "")
 	}
@@ -1170,3 +1183,24 @@ func (e *engine) resourcePolicy(in *resourcePolicyInput, op string) (any, *APIEr
 
 // adjacent reports whether b's range starts right after a's.
 func adjacent(a, b *shardState) bool { return a.end != maxHashKey && a.end.add1() == b.start }
+
+// checkNewTags applies the service's rules to tags being added to a resource that holds cur: allowed
+// characters (InvalidArgumentException) and at most MaxTagsPerStream tags per resource.
+func (e *engine) checkNewTags(stream string, tags, cur map[string]string) *APIError {
+	for k, v := range tags {
+		if !tagCharsOK(k) || !tagCharsOK(v) {
+			return errInvalidArg("%s", msgTagChars)
+		}
+	}
+	n := len(cur)
+	for k := range tags {
+		if _, ok := cur[k]; !ok {
+			n++
+		}
+	}
+	if n > e.cfg.Limits.MaxTagsPerStream {
+		return errInvalidArg("Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags associated with it.",
+			stream, e.cfg.AccountID, e.cfg.Limits.MaxTagsPerStream)
+	}
+	return nil
+}

@@ -43,6 +43,11 @@ func (e *engine) putRecord(in *putRecordInput) (any, *APIError) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	// The stream is looked up first, then the hash key and the ordering sequence number are checked.
+	st, aerr := e.resolve(in.streamRef)
+	if aerr != nil {
+		return nil, aerr
+	}
 	ent := putEntry{data: in.Data, pk: *in.PartitionKey}
 	if in.ExplicitHashKey != nil {
 		hk, aerr := validateExplicitHashKey(*in.ExplicitHashKey)
@@ -53,9 +58,9 @@ func (e *engine) putRecord(in *putRecordInput) (any, *APIError) {
 	} else {
 		ent.hash = partitionHash(ent.pk)
 	}
-	st, aerr := e.resolve(in.streamRef)
-	if aerr != nil {
-		return nil, aerr
+	if sn := in.SequenceNumberForOrdering; sn != nil && !validOrderingSeq(*sn, e.now()) {
+		return nil, errInvalidArg("ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.",
+			*sn, st.meta.Name, e.cfg.AccountID)
 	}
 	res, enc, aerr := e.put(st, []putEntry{ent})
 	if aerr != nil {
@@ -92,6 +97,10 @@ func (e *engine) putRecords(in *putRecordsInput) (any, *APIError) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	st, aerr := e.resolve(in.streamRef)
+	if aerr != nil {
+		return nil, aerr
+	}
 	ents := make([]putEntry, len(in.Records))
 	total := 0
 	for i, r := range in.Records {
@@ -106,10 +115,6 @@ func (e *engine) putRecords(in *putRecordsInput) (any, *APIError) {
 			ents[i].hash = partitionHash(ents[i].pk)
 		}
 		total += len(r.Data) + len(*r.PartitionKey)
-	}
-	st, aerr := e.resolve(in.streamRef)
-	if aerr != nil {
-		return nil, aerr
 	}
 	st.mu.RLock()
 	limit := max(e.cfg.Limits.MaxPutRecordsBytes, st.meta.MaxRecordKiB*kib)
@@ -375,23 +380,30 @@ func (e *engine) getShardIterator(in *getShardIteratorInput) (any, *APIError) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	// The service parses the shard id before it looks the stream up, and names the shard rather than
+	// the stream when either is missing.
+	ix, ok := parseShardID(*in.ShardId)
+	if !ok && (in.StreamName != nil || in.StreamARN != nil) {
+		return nil, errNotFound("Could not find shard %s in stream %s under account %s.", *in.ShardId, refName(in.streamRef), e.cfg.AccountID)
+	}
+	shardMissing := func(stream string) *APIError {
+		return errNotFound("Shard %s in stream %s under account %s does not exist", shardName(ix), stream, e.cfg.AccountID)
+	}
 	st, aerr := e.resolve(in.streamRef)
 	if aerr != nil {
+		if aerr.Type == ErrResourceNotFound && (in.StreamName != nil || in.StreamARN != nil) {
+			return nil, shardMissing(refName(in.streamRef))
+		}
 		return nil, aerr
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if aerr := e.readable(st); aerr != nil {
-		return nil, aerr
+	if !ok {
+		return nil, errNotFound("Could not find shard %s in stream %s under account %s.", *in.ShardId, st.meta.Name, e.cfg.AccountID)
 	}
-	ix, ok := parseShardID(*in.ShardId)
 	sh := st.shards[ix]
-	if !ok || sh == nil {
-		id := *in.ShardId
-		if ok {
-			id = shardName(ix)
-		}
-		return nil, errNotFound("Shard %s in stream %s under account %s does not exist", id, st.meta.Name, e.cfg.AccountID)
+	if sh == nil || e.readable(st) != nil {
+		return nil, shardMissing(st.meta.Name)
 	}
 	if !e.cfg.DisableThrottling {
 		now := e.now()

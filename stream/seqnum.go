@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"time"
 )
 
 // Sequence numbers are 56-digit decimal strings, as the service's. Read as an integer and written in
@@ -91,4 +92,52 @@ func parseSeqNum(str string) (seqNum, error) {
 		return seqNum{}, fmt.Errorf("sequence number %q: inconsistent fields", str)
 	}
 	return seqNum{created: int64(created), shard: uint32(shard), seqIx: seqIx}, nil
+}
+
+var (
+	seqPow124 = new(big.Int).Lsh(big.NewInt(1), 124)
+	seqPow129 = new(big.Int).Lsh(big.NewInt(1), 129)
+)
+
+// validOrderingSeq reports whether s (already matching the SequenceNumber pattern) is a sequence number
+// the service accepts as SequenceNumberForOrdering: one of its layouts (the 56-digit "version 2" numbers
+// this package produces, the older version 1, or the short version 0 numbers), with the sequence and
+// shard indexes in range and no time in the future. It need not come from the same stream.
+func validOrderingSeq(s string, now time.Time) bool {
+	var v big.Int
+	if _, ok := v.SetString(s, 10); !ok {
+		return false
+	}
+	if v.Cmp(seqPow124) < 0 {
+		v.Add(&v, seqPow124)
+	}
+	hexOf := func(from, to int, h string) (uint64, bool) {
+		if to > len(h) {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(h[from:to], 16, 64)
+		return n, err == nil
+	}
+	const maxCreateSecs = 16025175000
+	h := v.Text(16)
+	if v.Cmp(seqPow129) < 0 { // version 0
+		secs, ok := hexOf(1, 10, h)
+		return ok && secs < maxCreateSecs
+	}
+	if v.Cmp(seqMin) <= 0 || v.Cmp(seqMax) >= 0 {
+		return false
+	}
+	future := func(secs uint64) bool { return int64(secs) > now.Unix() }
+	switch h[len(h)-1] {
+	case '2':
+		secs, ok := hexOf(29, 38, h)
+		return ok && h[11] < '8' && h[38] < '8' && !future(secs)
+	case '1':
+		secs, ok := hexOf(13, 22, h)
+		return ok && !future(secs)
+	case '0':
+		secs, ok := hexOf(1, 10, h)
+		return ok && secs < maxCreateSecs
+	}
+	return false
 }

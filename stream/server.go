@@ -140,9 +140,15 @@ type codec struct {
 	cbor        bool
 }
 
+// errNotObject is a JSON body that is valid JSON but not an object.
+var errNotObject = errors.New("request body is not a JSON object")
+
 func (c codec) decode(body []byte, v any) error {
 	if c.cbor {
 		return cbor.Unmarshal(body, v)
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] != '{' && t[0] != '[' && json.Valid(t) {
+		return errNotObject // null, a string, a number: the service answers a bare SerializationException
 	}
 	return json.Unmarshal(body, v)
 }
@@ -177,8 +183,8 @@ func serializationErr(err error) *APIError {
 		case from != "" && to != "":
 			msg = from + " can not be converted to an " + to
 		}
-	case errors.As(err, &se):
-		msg = "Malformed JSON: " + se.Error()
+	case errors.As(err, &se), errors.Is(err, errNotObject):
+		msg = "" // the service answers unparseable bodies with a bare {"__type":"SerializationException"}
 	case errors.As(err, &be):
 		msg = "Base64 encoded value can not be converted to a Blob: " + be.Error()
 	}
@@ -196,9 +202,11 @@ func newRequestID() string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("x-amzn-RequestId", newRequestID())
-	idb := make([]byte, 54)
-	rand.Read(idb)
-	h.Set("x-amz-id-2", base64.StdEncoding.EncodeToString(idb))
+	if r.Method != http.MethodOptions || r.Header.Get("Origin") == "" {
+		idb := make([]byte, 72) // the service's are 72 random bytes, base64
+		rand.Read(idb)
+		h.Set("x-amz-id-2", base64.StdEncoding.EncodeToString(idb))
+	}
 	if r.Header.Get("Origin") != "" {
 		h.Set("Access-Control-Allow-Origin", "*")
 		if r.Method == http.MethodOptions {
@@ -293,7 +301,11 @@ func (s *Server) writeError(w http.ResponseWriter, c codec, opName string, aerr 
 	}
 	body := map[string]string{"__type": aerr.Type}
 	if aerr.Message != "" {
-		body["message"] = aerr.Message
+		key := "message"
+		if aerr.Type == ErrSerialization {
+			key = "Message" // the service capitalises it for serialization errors
+		}
+		body[key] = aerr.Message
 	}
 	b, _ := c.encode(body)
 	h := w.Header()
