@@ -248,9 +248,9 @@ func (st *streamState) sortedShards() []*shardState {
 
 func (e *engine) describeStream(in *describeStreamInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.integer("limit", in.Limit, false, 1, 10000)
 	v.str("exclusiveStartShardId", in.ExclusiveStartShardId, false, 1, 128, shardIDPatternRe, shardIDPattern)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -354,14 +354,14 @@ var shardFilterTypes = []string{"AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_
 
 func (e *engine) listShards(in *listShardsInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
-	v.str("nextToken", in.NextToken, false, 1, 1048576, nil, "")
-	v.str("exclusiveStartShardId", in.ExclusiveStartShardId, false, 1, 128, shardIDPatternRe, shardIDPattern)
 	v.integer("maxResults", in.MaxResults, false, 1, 10000)
+	v.str("exclusiveStartShardId", in.ExclusiveStartShardId, false, 1, 128, shardIDPatternRe, shardIDPattern)
+	v.str("nextToken", in.NextToken, false, 1, 1048576, nil, "")
 	if in.ShardFilter != nil {
 		v.enum("shardFilter.type", in.ShardFilter.Type, true, shardFilterTypes...)
 		v.str("shardFilter.shardId", in.ShardFilter.ShardId, false, 1, 128, shardIDPatternRe, shardIDPattern)
 	}
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -550,9 +550,9 @@ func (e *engine) onDemandReshardErr(st *streamState, op string) *APIError {
 
 func (e *engine) splitShard(in *splitShardInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.str("shardToSplit", in.ShardToSplit, true, 1, 128, shardIDPatternRe, shardIDPattern)
 	v.str("newStartingHashKey", in.NewStartingHashKey, true, 0, 0, hashKeyPatternRe, hashKeyPattern)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -589,9 +589,9 @@ func (e *engine) splitShard(in *splitShardInput) (any, *APIError) {
 
 func (e *engine) mergeShards(in *mergeShardsInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.str("shardToMerge", in.ShardToMerge, true, 1, 128, shardIDPatternRe, shardIDPattern)
 	v.str("adjacentShardToMerge", in.AdjacentShardToMerge, true, 1, 128, shardIDPatternRe, shardIDPattern)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -630,9 +630,9 @@ func (e *engine) mergeShards(in *mergeShardsInput) (any, *APIError) {
 
 func (e *engine) updateShardCount(in *updateShardCountInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.integer("targetShardCount", in.TargetShardCount, true, 1, math.MaxInt32)
 	v.enum("scalingType", in.ScalingType, true, "UNIFORM_SCALING")
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -750,8 +750,8 @@ func (e *engine) updateStreamMode(in *updateStreamModeInput) (any, *APIError) {
 
 func (e *engine) changeRetention(in *retentionInput, increase bool) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.integer("retentionPeriodHours", in.RetentionPeriodHours, true, math.MinInt32, math.MaxInt32)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -883,11 +883,11 @@ func sortedTags(m map[string]string) []tag {
 
 func (e *engine) addTagsToStream(in *addTagsInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.notNull("tags", in.Tags != nil)
 	if in.Tags != nil {
 		v.tagMap("tags", in.Tags)
 	}
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -900,8 +900,8 @@ func (e *engine) addTagsToStream(in *addTagsInput) (any, *APIError) {
 
 func (e *engine) removeTagsFromStream(in *removeTagsInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.tagKeys("tagKeys", in.TagKeys, in.TagKeys != nil)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -914,9 +914,9 @@ func (e *engine) removeTagsFromStream(in *removeTagsInput) (any, *APIError) {
 
 func (e *engine) listTagsForStream(in *listTagsForStreamInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.str("exclusiveStartTagKey", in.ExclusiveStartTagKey, false, 1, 128, nil, "")
 	v.integer("limit", in.Limit, false, 1, 50)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -1015,9 +1015,9 @@ func (e *engine) describeLimits() (any, *APIError) {
 
 func (e *engine) setEncryption(in *encryptionInput, start bool) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.enum("encryptionType", in.EncryptionType, true, "NONE", "KMS")
 	v.str("keyId", in.KeyId, true, 1, 2048, keyIDRe, ".+")
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -1046,7 +1046,6 @@ var shardLevelMetrics = []string{"IncomingBytes", "IncomingRecords", "OutgoingBy
 
 func (e *engine) setMonitoring(in *monitoringInput, enable bool) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.notNull("shardLevelMetrics", in.ShardLevelMetrics != nil)
 	for i := range in.ShardLevelMetrics {
 		v.enum(fmt.Sprintf("shardLevelMetrics.%d.member", i+1), &in.ShardLevelMetrics[i], true, shardLevelMetrics...)
@@ -1057,6 +1056,7 @@ func (e *engine) setMonitoring(in *monitoringInput, enable bool) (any, *APIError
 	if len(in.ShardLevelMetrics) > 7 {
 		v.add(quote(javaList(in.ShardLevelMetrics)), "shardLevelMetrics", "Member must have length less than or equal to 7")
 	}
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -1099,8 +1099,8 @@ func (e *engine) setMonitoring(in *monitoringInput, enable bool) (any, *APIError
 
 func (e *engine) updateWarmThroughput(in *warmThroughputInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.integer("warmThroughputMiBps", in.WarmThroughputMiBps, true, 0, math.MaxInt32)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -1128,8 +1128,8 @@ func (e *engine) updateWarmThroughput(in *warmThroughputInput) (any, *APIError) 
 
 func (e *engine) updateMaxRecordSize(in *maxRecordSizeInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.integer("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, true, defaultMaxRecordKiB, largestMaxRecordKiB)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}

@@ -35,11 +35,12 @@ func validateExplicitHashKey(s string) (hashKey, *APIError) {
 
 func (e *engine) putRecord(in *putRecordInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
-	v.blob("data", in.Data, true, largestMaxRecordKiB*kib)
+	// In the service's order: sequenceNumberForOrdering, partitionKey, explicitHashKey, data, stream.
+	v.str("sequenceNumberForOrdering", in.SequenceNumberForOrdering, false, 0, 0, seqNumPatternRe, seqNumPattern)
 	v.str("partitionKey", in.PartitionKey, true, 1, 256, nil, "")
 	v.str("explicitHashKey", in.ExplicitHashKey, false, 0, 0, hashKeyPatternRe, hashKeyPattern)
-	v.str("sequenceNumberForOrdering", in.SequenceNumberForOrdering, false, 0, 0, seqNumPatternRe, seqNumPattern)
+	v.blob("data", in.Data, true, largestMaxRecordKiB*kib)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -74,7 +75,6 @@ func (e *engine) putRecord(in *putRecordInput) (any, *APIError) {
 
 func (e *engine) putRecords(in *putRecordsInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.notNull("records", in.Records != nil)
 	if in.Records != nil {
 		if len(in.Records) < 1 {
@@ -89,11 +89,12 @@ func (e *engine) putRecords(in *putRecordsInput) (any, *APIError) {
 				v.add("null", fmt.Sprintf("records.%d.member", i+1), "Member must not be null")
 				continue
 			}
-			v.blob(fmt.Sprintf("records.%d.member.data", i+1), r.Data, true, largestMaxRecordKiB*kib)
 			v.str(fmt.Sprintf("records.%d.member.partitionKey", i+1), r.PartitionKey, true, 1, 256, nil, "")
 			v.str(fmt.Sprintf("records.%d.member.explicitHashKey", i+1), r.ExplicitHashKey, false, 0, 0, hashKeyPatternRe, hashKeyPattern)
+			v.blob(fmt.Sprintf("records.%d.member.data", i+1), r.Data, true, largestMaxRecordKiB*kib)
 		}
 	}
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -373,10 +374,10 @@ func (e *engine) position(st *streamState, sh *shardState, typ string, seq *stri
 
 func (e *engine) getShardIterator(in *getShardIteratorInput) (any, *APIError) {
 	var v validationErrors
-	v.ref(in.streamRef)
 	v.str("shardId", in.ShardId, true, 1, 128, shardIDPatternRe, shardIDPattern)
 	v.enum("shardIteratorType", in.ShardIteratorType, true, iteratorTypes...)
 	v.str("startingSequenceNumber", in.StartingSequenceNumber, false, 0, 0, seqNumPatternRe, seqNumPattern)
+	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -432,8 +433,8 @@ func javaTime(t time.Time) string { return t.UTC().Format("Mon Jan 02 15:04:05 M
 
 func (e *engine) getRecords(in *getRecordsInput) (any, *APIError) {
 	var v validationErrors
-	v.str("shardIterator", in.ShardIterator, true, 1, 512, nil, "")
 	v.integer("limit", in.Limit, false, 1, e.cfg.Limits.MaxGetRecordsRecords)
+	v.str("shardIterator", in.ShardIterator, true, 1, 512, nil, "")
 	v.str("streamARN", in.StreamARN, false, 1, 2048, streamARNPatternRe, streamARNPattern)
 	if err := v.err(); err != nil {
 		return nil, err

@@ -105,7 +105,8 @@ const (
 	resourceARNPattern = `arn:aws.*:kinesis:.*:\d{12}:.*stream/\S+`
 )
 
-// ref checks the stream naming members common to most operations.
+// ref checks the stream naming members common to most operations. The service lists their violations
+// after those of the other members, so operations call it last.
 func (v *validationErrors) ref(r streamRef) {
 	v.str("streamName", r.StreamName, false, 1, 128, streamNameRe, streamNamePattern)
 	v.str("streamARN", r.StreamARN, false, 1, 2048, streamARNPatternRe, streamARNPattern)
