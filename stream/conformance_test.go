@@ -734,3 +734,30 @@ func TestConformanceStreamIDAndConsumers(t *testing.T) {
 		StreamCreationTimestamp: aws.Time(sum.StreamCreationTimestamp.Add(-time.Hour))})
 	cfWantAPIError(t, err, "ResourceNotFoundException", "Stream e under account "+cfAccount+" not found.")
 }
+
+func TestConformanceControlPlaneRate(t *testing.T) {
+	clk := &cfClock{t: time.Now()}
+	srv, err := stream.NewServer(stream.Config{Now: clk.now,
+		Limits: stream.Limits{ControlPlaneTPS: map[string]float64{"DescribeStream": 1, "ListShards": 1, "ListStreams": 1, "CreateStream": 100}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	for _, name := range []string{"a", "b"} {
+		cfWantOK(t, cfCall(t, hs.URL, "CreateStream", `{"StreamName":"`+name+`","ShardCount":1}`))
+	}
+	// Per account: the second DescribeStream within the second is refused, naming the stream.
+	cfWantOK(t, cfCall(t, hs.URL, "DescribeStream", `{"StreamName":"a"}`))
+	cfWantError(t, cfCall(t, hs.URL, "DescribeStream", `{"StreamName":"b"}`), "LimitExceededException",
+		"Rate exceeded for stream b under account "+cfAccount+".")
+	cfWantOK(t, cfCall(t, hs.URL, "ListStreams", `{}`))
+	cfWantError(t, cfCall(t, hs.URL, "ListStreams", `{}`), "LimitExceededException", "Rate exceeded")
+	// ListShards is limited per stream.
+	cfWantOK(t, cfCall(t, hs.URL, "ListShards", `{"StreamName":"a"}`))
+	cfWantOK(t, cfCall(t, hs.URL, "ListShards", `{"StreamARN":"arn:aws:kinesis:us-east-1:`+cfAccount+`:stream/b"}`))
+	cfWantError(t, cfCall(t, hs.URL, "ListShards", `{"StreamName":"a"}`), "LimitExceededException",
+		"Rate exceeded for stream a under account "+cfAccount+".")
+	clk.advance(time.Second)
+	cfWantOK(t, cfCall(t, hs.URL, "DescribeStream", `{"StreamName":"b"}`))
+}

@@ -462,8 +462,11 @@ func (e *engine) mustBeActive(st *streamState) *APIError {
 	return nil
 }
 
-// controlAllowed applies the per-account call rate of a control-plane operation.
-func (e *engine) controlAllowed(op string) bool {
+// controlAllowed applies the call rate of a control-plane operation: per account, or per stream for
+// the operations whose limit the service documents per stream (ListShards, ListStreamConsumers,
+// DescribeStreamConsumer). stream returns the stream the request names ("" if none); it is called only
+// for those.
+func (e *engine) controlAllowed(op string, stream func() string) bool {
 	if e.cfg.DisableControlPlaneLimits {
 		return true
 	}
@@ -474,14 +477,30 @@ func (e *engine) controlAllowed(op string) bool {
 	if !ok || tps <= 0 {
 		return true
 	}
+	key := op
+	if perStreamTPS[op] {
+		key = op + "\x00" + stream()
+	}
 	e.ctlMu.Lock()
-	l := e.ctl[op]
+	l := e.ctl[key]
 	if l == nil {
 		l = newRateLimiter(tps, e.now())
-		e.ctl[op] = l
+		e.ctl[key] = l
 	}
 	e.ctlMu.Unlock()
 	return l.allow(e.now())
+}
+
+// perStreamTPS are the control-plane operations whose call rate is limited per stream.
+var perStreamTPS = map[string]bool{"ListShards": true, "ListStreamConsumers": true, "DescribeStreamConsumer": true}
+
+// rateExceeded is the LimitExceededException of a control-plane call over its rate, naming the stream
+// as the service does when the request names one.
+func (e *engine) rateExceeded(stream string) *APIError {
+	if stream == "" {
+		return errLimit(errRateExceeded)
+	}
+	return errLimit("Rate exceeded for stream %s under account %s.", stream, e.cfg.AccountID)
 }
 
 // controlPlaneTPS are the documented per-account transactions-per-second limits.

@@ -265,8 +265,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, c, opName, aerr)
 		return
 	}
-	if !s.e.controlAllowed(opName) {
-		s.writeError(w, c, opName, errLimit(errRateExceeded))
+	if !s.e.controlAllowed(opName, func() string { return requestStream(c, body) }) {
+		s.writeError(w, c, opName, s.e.rateExceeded(requestStream(c, body)))
 		return
 	}
 	decode := func(v any) error { return c.decode(body, v) }
@@ -381,4 +381,38 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c code
 			rc.Flush()
 		}
 	}
+}
+
+// requestStream is the name of the stream a request body names (by StreamName, StreamARN, or the
+// stream of a ConsumerARN or ResourceARN), or "" when it names none or does not decode.
+func requestStream(c codec, body []byte) string {
+	var ref struct {
+		StreamName  *string `json:"StreamName"`
+		StreamARN   *string `json:"StreamARN"`
+		ConsumerARN *string `json:"ConsumerARN"`
+		ResourceARN *string `json:"ResourceARN"`
+	}
+	if c.decode(body, &ref) != nil {
+		return ""
+	}
+	switch {
+	case ref.StreamName != nil:
+		return *ref.StreamName
+	case ref.StreamARN != nil:
+		if a, ok := parseStreamARN(*ref.StreamARN); ok {
+			return a.name
+		}
+	}
+	for _, arn := range []*string{ref.ConsumerARN, ref.ResourceARN} {
+		if arn == nil {
+			continue
+		}
+		if a, ok := parseConsumerARN(*arn); ok {
+			return a.stream
+		}
+		if a, ok := parseStreamARN(*arn); ok {
+			return a.name
+		}
+	}
+	return ""
 }
