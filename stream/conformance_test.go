@@ -761,3 +761,35 @@ func TestConformanceControlPlaneRate(t *testing.T) {
 	clk.advance(time.Second)
 	cfWantOK(t, cfCall(t, hs.URL, "DescribeStream", `{"StreamName":"b"}`))
 }
+
+func TestConformanceClosedShardEnd(t *testing.T) {
+	url := cfStart(t, stream.Config{DisableThrottling: true})
+	cfWantOK(t, cfCall(t, url, "CreateStream", `{"StreamName":"c","ShardCount":1}`))
+	cfWantOK(t, cfCall(t, url, "PutRecord", `{"StreamName":"c","PartitionKey":"k","Data":"AA=="}`))
+	cfWantOK(t, cfCall(t, url, "SplitShard", `{"StreamName":"c","ShardToSplit":"shardId-000000000000","NewStartingHashKey":"170141183460469231731687303715884105728"}`))
+	r := cfCall(t, url, "GetShardIterator", `{"StreamName":"c","ShardId":"shardId-000000000000","ShardIteratorType":"TRIM_HORIZON"}`)
+	cfWantOK(t, r)
+	var it struct{ ShardIterator string }
+	json.Unmarshal(r.body, &it)
+	r = cfCall(t, url, "GetRecords", `{"ShardIterator":"`+it.ShardIterator+`"}`)
+	cfWantOK(t, r)
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		t.Fatal(err)
+	}
+	// The last response of a closed shard has no NextShardIterator at all, and names the children.
+	if _, ok := out["NextShardIterator"]; ok {
+		t.Errorf("NextShardIterator present at the end of a closed shard: %s", r.body)
+	}
+	var children []struct {
+		ShardId      string
+		ParentShards []string
+	}
+	if err := json.Unmarshal(out["ChildShards"], &children); err != nil || len(children) != 2 ||
+		children[0].ShardId != "shardId-000000000001" || children[1].ParentShards[0] != "shardId-000000000000" {
+		t.Errorf("ChildShards: %s", out["ChildShards"])
+	}
+	if !strings.Contains(string(out["Records"]), `"PartitionKey":"k"`) {
+		t.Errorf("Records: %s", out["Records"])
+	}
+}

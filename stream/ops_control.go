@@ -1016,7 +1016,7 @@ func (e *engine) describeLimits() (any, *APIError) {
 func (e *engine) setEncryption(in *encryptionInput, start bool) (any, *APIError) {
 	var v validationErrors
 	v.enum("encryptionType", in.EncryptionType, true, "NONE", "KMS")
-	v.str("keyId", in.KeyId, true, 1, 2048, keyIDRe, ".+")
+	v.str("keyId", in.KeyId, true, 1, 2048, nil, "")
 	v.ref(in.streamRef)
 	if err := v.err(); err != nil {
 		return nil, err

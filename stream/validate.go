@@ -90,7 +90,6 @@ var (
 	seqNumPatternRe      = regexp.MustCompile(`^(0|([1-9]\d{0,128}))$`)
 	streamARNPatternRe   = regexp.MustCompile(`^arn:aws.*:kinesis:.*:\d{12}:stream/\S+$`)
 	consumerARNPatterRe  = regexp.MustCompile(consumerARNPattern)
-	keyIDRe              = regexp.MustCompile(`.+`)
 	streamIDPatternRe    = regexp.MustCompile(`^[a-z0-9]{20}-[a-z0-9]{3}$`)
 	resourceARNPatternRe = regexp.MustCompile(`^arn:aws.*:kinesis:.*:\d{12}:.*stream/\S+$`)
 )

@@ -319,7 +319,7 @@ type childShard struct {
 
 type getRecordsOutput struct {
 	Records            []recordOut  `json:"Records"`
-	NextShardIterator  *string      `json:"NextShardIterator"`
+	NextShardIterator  *string      `json:"NextShardIterator,omitempty"` // absent at the end of a closed shard
 	MillisBehindLatest int64        `json:"MillisBehindLatest"`
 	ChildShards        []childShard `json:"ChildShards,omitempty"`
 }
