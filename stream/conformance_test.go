@@ -241,6 +241,21 @@ func TestConformanceProtocol(t *testing.T) {
 		if e := r.errorBody(t); e["Message"] != "Start of list found where not expected" {
 			t.Fatalf("%s", r.body)
 		}
+		// Blobs are base64 decoded strictly, with the service's messages.
+		for data, msg := range map[string]string{
+			`"abc"`:  "'abc' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: 3",
+			`"ab*d"`: "'ab*d' can not be converted to a Blob: Invalid Base64 character: '*'",
+			`"a=bc"`: "'a=bc' can not be converted to a Blob: Invalid Base64 character: '='",
+			`"AB=="`: "'AB==' can not be converted to a Blob: Invalid last non-pad Base64 character dectected",
+			`12`:     "class java.math.BigDecimal can not be converted to a Blob",
+			`true`:   "class java.lang.Boolean can not be converted to a Blob",
+			`{}`:     "Start of structure or map found where not expected.",
+		} {
+			r := cfCall(t, url, "PutRecord", `{"StreamName":"x","PartitionKey":"k","Data":`+data+`}`)
+			if e := r.errorBody(t); r.status != 400 || e["__type"] != "SerializationException" || e["Message"] != msg {
+				t.Errorf("Data %s: %d %s", data, r.status, r.body)
+			}
+		}
 	})
 
 	t.Run("CORS preflight", func(t *testing.T) {

@@ -166,6 +166,7 @@ func serializationErr(err error) *APIError {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	var be base64.CorruptInputError
+	var sze *serializationError
 	switch {
 	case errors.As(err, &te):
 		from := map[string]string{"string": "class java.lang.String", "number": "class java.math.BigDecimal",
@@ -185,6 +186,8 @@ func serializationErr(err error) *APIError {
 		}
 	case errors.As(err, &se), errors.Is(err, errNotObject):
 		msg = "" // the service answers unparseable bodies with a bare {"__type":"SerializationException"}
+	case errors.As(err, &sze):
+		msg = sze.msg
 	case errors.As(err, &be):
 		msg = "Base64 encoded value can not be converted to a Blob: " + be.Error()
 	}

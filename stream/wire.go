@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -107,6 +108,60 @@ func fromEpoch(f float64, allowMillis bool) time.Time {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(math.Round(frac*1e3))*int64(time.Millisecond)).UTC()
+}
+
+// blob is a request's binary member. In JSON it is a base64 string decoded strictly, as the service
+// does, with the service's SerializationException messages for anything else; in CBOR a byte string.
+type blob []byte
+
+// serializationError is a decoding failure worded for the client (a SerializationException message).
+type serializationError struct{ msg string }
+
+func (e *serializationError) Error() string { return e.msg }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (b *blob) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return &serializationError{}
+	}
+	switch data[0] {
+	case 'n':
+		return nil // null: the member is absent
+	case 't', 'f':
+		return &serializationError{"class java.lang.Boolean can not be converted to a Blob"}
+	case '{':
+		return &serializationError{"Start of structure or map found where not expected."}
+	case '[':
+		return &serializationError{"Start of list found where not expected"}
+	case '"':
+	default:
+		return &serializationError{"class java.math.BigDecimal can not be converted to a Blob"}
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	fail := func(why string) error {
+		return &serializationError{"'" + s + "' can not be converted to a Blob: " + why}
+	}
+	if len(s)%4 != 0 {
+		return fail(fmt.Sprintf("Base64 encoded length is expected a multiple of 4 bytes but found: %d", len(s)))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '/' ||
+			c == '=' && (i+1 == len(s) || s[i+1] == '=')
+		if !ok {
+			return fail(fmt.Sprintf("Invalid Base64 character: '%c'", c))
+		}
+	}
+	out, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return fail("Invalid last non-pad Base64 character dectected") // sic, as the service says
+	}
+	*b = out
+	return nil
 }
 
 // streamRef names a stream by name, ARN or id; any one is enough.
@@ -249,7 +304,7 @@ type listShardsOutput struct {
 
 type putRecordInput struct {
 	streamRef
-	Data                      []byte  `json:"Data"`
+	Data                      blob    `json:"Data"`
 	PartitionKey              *string `json:"PartitionKey"`
 	ExplicitHashKey           *string `json:"ExplicitHashKey"`
 	SequenceNumberForOrdering *string `json:"SequenceNumberForOrdering"`
@@ -262,7 +317,7 @@ type putRecordOutput struct {
 }
 
 type putRecordsEntry struct {
-	Data            []byte  `json:"Data"`
+	Data            blob    `json:"Data"`
 	PartitionKey    *string `json:"PartitionKey"`
 	ExplicitHashKey *string `json:"ExplicitHashKey"`
 }
