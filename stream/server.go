@@ -169,8 +169,9 @@ func serializationErr(err error) *APIError {
 	var sze *serializationError
 	switch {
 	case errors.As(err, &te):
+		value, _, _ := strings.Cut(te.Value, " ") // "number 1.5"
 		from := map[string]string{"string": "class java.lang.String", "number": "class java.math.BigDecimal",
-			"bool": "class java.lang.Boolean"}[te.Value]
+			"bool": "class java.lang.Boolean"}[value]
 		to := map[string]string{"int": "Integer", "string": "String", "bool": "Boolean", "slice": "List", "map": "Map",
 			"struct": "Structure", "ptr": "Structure"}[te.Type.Kind().String()]
 		if te.Type.Kind().String() == "ptr" {
