@@ -601,6 +601,8 @@ func TestConformancePagination(t *testing.T) {
 	}
 	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{NextToken: lsh.NextToken, StreamName: aws.String("wide")})
 	cfWantAPIError(t, err, "InvalidArgumentException", "NextToken and StreamName cannot be provided together.")
+	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{NextToken: lsh.NextToken, StreamARN: aws.String("arn:aws:kinesis:us-east-1:" + cfAccount + ":stream/wide")})
+	cfWantAPIError(t, err, "InvalidArgumentException", "NextToken and StreamARN cannot be provided together.")
 	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{NextToken: lsh.NextToken, StreamCreationTimestamp: aws.Time(time.Now())})
 	cfWantAPIError(t, err, "InvalidArgumentException", "NextToken and StreamCreationTimestamp cannot be provided together.")
 	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{})

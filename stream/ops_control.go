@@ -369,6 +369,12 @@ func (e *engine) listShards(in *listShardsInput) (any, *APIError) {
 	if in.NextToken != nil && (in.StreamName != nil) {
 		return nil, errInvalidArg("NextToken and StreamName cannot be provided together.")
 	}
+	if in.NextToken != nil && in.StreamARN != nil {
+		return nil, errInvalidArg("NextToken and StreamARN cannot be provided together.")
+	}
+	if in.NextToken != nil && in.StreamId != nil {
+		return nil, errInvalidArg("NextToken and StreamId cannot be provided together.")
+	}
 	if in.NextToken == nil && !hasStream {
 		return nil, errInvalidArg("Either NextToken or StreamName should be provided.")
 	}
