@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +18,12 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/kinesis-network/portal/stream"
+	"github.com/kinesis-network/portal/stream/streamtest"
 )
 
 const (
-	testAccessKey = "AKIDEXAMPLE"
-	testSecretKey = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	testAccessKey = streamtest.AccessKeyID
+	testSecretKey = streamtest.SecretAccessKey
 )
 
 // startServer runs a Server for cfg on a real listener speaking HTTP/1.1 and h2c, and returns it with
@@ -75,21 +76,13 @@ func newClient(url string, opts ...clientOpt) *kinesis.Client {
 	})
 }
 
-// h2cClient speaks HTTP/2 with prior knowledge over plain TCP.
-func h2cClient() *http.Client {
-	tr := &http.Transport{}
-	tr.Protocols = new(http.Protocols)
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: tr}
-}
-
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// apiErrCode asserts err is a service error of type code whose message contains msg.
+// wantAPIError asserts err is a service error of type code whose message contains msg.
 func wantAPIError(t *testing.T, err error, code, msg string) {
 	t.Helper()
 	var ae smithy.APIError
@@ -99,22 +92,9 @@ func wantAPIError(t *testing.T, err error, code, msg string) {
 	if ae.ErrorCode() != code {
 		t.Fatalf("want error code %s, got %s (%s)", code, ae.ErrorCode(), ae.ErrorMessage())
 	}
-	if msg != "" && !contains(ae.ErrorMessage(), msg) {
+	if !strings.Contains(ae.ErrorMessage(), msg) {
 		t.Fatalf("want %s message containing %q, got %q", code, msg, ae.ErrorMessage())
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func createStream(t *testing.T, c *kinesis.Client, name string, shards int32) {
@@ -148,44 +128,6 @@ func readShard(t *testing.T, c *kinesis.Client, streamName, shardID string) []ty
 		iter = res.NextShardIterator
 	}
 	return out
-}
-
-// syncList is a mutex-guarded slice for collecting results from goroutines.
-type syncList[T any] struct {
-	mu sync.Mutex
-	v  []T
-}
-
-func (l *syncList[T]) add(x T) {
-	l.mu.Lock()
-	l.v = append(l.v, x)
-	l.mu.Unlock()
-}
-
-func (l *syncList[T]) get() []T {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]T(nil), l.v...)
-}
-
-// fakeClock is a settable clock for Config.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // rawPost sends body to url with the given target operation and content type, unsigned.

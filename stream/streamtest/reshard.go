@@ -1,4 +1,4 @@
-package stream_test
+package streamtest
 
 import (
 	"fmt"
@@ -12,97 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
-// putKeys writes one record per key, tagged with the round, and returns nothing; order per key is
-// checked by the readers.
-func putKeys(t *testing.T, c *kinesis.Client, streamName string, keys int, round int) {
-	t.Helper()
-	var entries []types.PutRecordsRequestEntry
-	for k := range keys {
-		entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("key-%d", k)),
-			Data: []byte(fmt.Sprintf("key-%d/%d", k, round))})
-	}
-	out, err := c.PutRecords(ctxT(t), &kinesis.PutRecordsInput{StreamName: aws.String(streamName), Records: entries})
-	if err != nil || *out.FailedRecordCount != 0 {
-		t.Fatalf("PutRecords round %d: %v %v", round, err, out)
-	}
-}
-
-// readLineage reads every shard of a stream, parents before children (as KCL does), and returns the
-// records of each key in the order seen.
-func readLineage(t *testing.T, c *kinesis.Client, streamName string) map[string][]string {
-	t.Helper()
-	var shards []types.Shard
-	in := &kinesis.ListShardsInput{StreamName: aws.String(streamName), MaxResults: aws.Int32(2)}
-	for {
-		page, err := c.ListShards(ctxT(t), in)
-		if err != nil {
-			t.Fatalf("ListShards: %v", err)
-		}
-		shards = append(shards, page.Shards...)
-		if page.NextToken == nil {
-			break
-		}
-		in = &kinesis.ListShardsInput{NextToken: page.NextToken}
-	}
-	done := map[string]bool{}
-	perKey := map[string][]string{}
-	for len(done) < len(shards) {
-		progressed := false
-		for _, sh := range shards {
-			id := *sh.ShardId
-			if done[id] {
-				continue
-			}
-			ready := true
-			for _, parent := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
-				if parent != nil && !done[*parent] && hasShard(shards, *parent) {
-					ready = false
-				}
-			}
-			if !ready {
-				continue
-			}
-			for _, r := range readShard(t, c, streamName, id) {
-				perKey[*r.PartitionKey] = append(perKey[*r.PartitionKey], string(r.Data))
-			}
-			done[id] = true
-			progressed = true
-		}
-		if !progressed {
-			t.Fatal("lineage has a cycle")
-		}
-	}
-	return perKey
-}
-
-func hasShard(shards []types.Shard, id string) bool {
-	for _, s := range shards {
-		if *s.ShardId == id {
-			return true
-		}
-	}
-	return false
-}
-
-func checkPerKeyOrder(t *testing.T, perKey map[string][]string, keys, rounds int) {
-	t.Helper()
-	for k := range keys {
-		key := fmt.Sprintf("key-%d", k)
-		got := perKey[key]
-		if len(got) != rounds {
-			t.Fatalf("%s: %d records, want %d: %v", key, len(got), rounds, got)
-		}
-		for r := range rounds {
-			if got[r] != fmt.Sprintf("%s/%d", key, r) {
-				t.Fatalf("%s out of order: %v", key, got)
-			}
-		}
-	}
-}
-
-func TestSplitMergeLineage(t *testing.T) {
-	_, url := startServer(t, quietConfig())
-	c := newClient(url)
+// testSplitMergeLineage: SplitShard and MergeShards close parents and open children with the right
+// lineage and hash ranges, a closed parent ends with ChildShards, a reader going parents-first sees
+// every key in order, and ListShards filters and paginates.
+func testSplitMergeLineage(t *testing.T, h Harness) {
+	c := h.Start(t, quietConfig()).NewClient()
 	ctx := ctxT(t)
 	createStream(t, c, "lin", 1)
 	putKeys(t, c, "lin", 40, 0)
@@ -231,9 +145,10 @@ func TestSplitMergeLineage(t *testing.T) {
 	wantAPIError(t, err, "InvalidArgumentException", "")
 }
 
-func TestUpdateShardCount(t *testing.T) {
-	_, url := startServer(t, quietConfig())
-	c := newClient(url)
+// testUpdateShardCount: UNIFORM_SCALING up and down keeps per-key order across the lineage, with the
+// service's limits on scaling factor, updates per day and account shards.
+func testUpdateShardCount(t *testing.T, h Harness) {
+	c := h.Start(t, quietConfig()).NewClient()
 	ctx := ctxT(t)
 	createStream(t, c, "usc", 2)
 	round := 0

@@ -1,10 +1,8 @@
-package stream_test
+package streamtest
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"testing"
 	"time"
@@ -12,8 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-
-	"github.com/kinesis-network/portal/stream"
 )
 
 // registerConsumer registers a consumer and returns its ARN.
@@ -67,13 +63,17 @@ func subscribeAndCollect(t *testing.T, newC func() *kinesis.Client, consumerARN,
 	return recs, events
 }
 
-func TestEnhancedFanOutH2C(t *testing.T) {
+// testEnhancedFanOut: consumer registration, SubscribeToShard over HTTP/2 pushing records written after
+// the subscription started, resuming after the continuation sequence number, from TRIM_HORIZON and
+// (over HTTP/1.1, as a chunked response) AT_TIMESTAMP, ChildShards at the end of a closed shard, and the
+// consumer APIs' errors.
+func testEnhancedFanOut(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.SubscribeCooldown = -1
 	cfg.SubscriptionHeartbeat = 100 * time.Millisecond
-	_, url := startServer(t, cfg)
-	hc := h2cClient()
-	newC := func() *kinesis.Client { return newClient(url, withHTTPClient(hc)) }
+	tg := h.Start(t, cfg)
+	h2 := protoChecked(t, tg.HTTP2, "HTTP/2.0")
+	newC := func() *kinesis.Client { return tg.NewClient(withHTTPClient(h2)) }
 	c := newC()
 	ctx := ctxT(t)
 	createStream(t, c, "fan", 1)
@@ -121,7 +121,8 @@ func TestEnhancedFanOutH2C(t *testing.T) {
 		t.Fatalf("TRIM_HORIZON: %d records", len(r3))
 	}
 	// The same over HTTP/1.1 (chunked event stream).
-	h1 := func() *kinesis.Client { return newClient(url) }
+	h1c := protoChecked(t, tg.HTTP1, "HTTP/1.1")
+	h1 := func() *kinesis.Client { return tg.NewClient(withHTTPClient(h1c)) }
 	r5, _ := subscribeAndCollect(t, h1, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeAtTimestamp,
 		Timestamp: aws.Time(time.Now().Add(-time.Minute))}, nil, 21)
 	if len(r5) != 21 || string(r5[20].Data) != "later" {
@@ -160,35 +161,38 @@ func TestEnhancedFanOutH2C(t *testing.T) {
 	wantAPIError(t, err, "ResourceNotFoundException", "")
 }
 
-func TestEnhancedFanOutTLSAndLifetime(t *testing.T) {
+// testEnhancedFanOutLifetime: a consumer is usable once ACTIVE, a subscription ends after
+// SubscriptionDuration with heartbeat events meanwhile, every exchange is HTTP/2, and the same consumer
+// and shard cannot be subscribed again within the cooldown.
+func testEnhancedFanOutLifetime(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.SubscriptionDuration = 700 * time.Millisecond
 	cfg.SubscriptionHeartbeat = 200 * time.Millisecond
-	cfg.SubscribeCooldown = 300 * time.Millisecond
-	cfg.ConsumerDelay = 200 * time.Millisecond
-	srv, err := stream.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewUnstartedServer(srv)
-	hs.EnableHTTP2 = true
-	hs.StartTLS()
-	defer hs.Close()
-	var protos syncList[string]
-	client := hs.Client()
-	client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: client.Transport.(*http.Transport).TLSClientConfig.RootCAs}
-	client.Transport = recordProto{client.Transport, &protos}
-	newC := func() *kinesis.Client { return newClient(hs.URL, withHTTPClient(client), noRetries) }
+	cfg.SubscribeCooldown = 500 * time.Millisecond
+	cfg.ConsumerDelay = 500 * time.Millisecond
+	tg := h.Start(t, cfg)
+	client := protoChecked(t, tg.HTTP2, "HTTP/2.0")
+	newC := func() *kinesis.Client { return tg.NewClient(withHTTPClient(client), noRetries) }
 	c := newC()
 	ctx := ctxT(t)
 	createStream(t, c, "tls", 1)
+	registered := time.Now()
 	arn := registerConsumer(t, c, "tls", "app")
 
-	_, err = c.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+	_, err := c.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
 		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
 	wantAPIError(t, err, "ResourceInUseException", "is not in ACTIVE state")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(time.Until(registered.Add(cfg.ConsumerDelay)))
+	eventually(t, "consumer ACTIVE", func() error {
+		d, err := c.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(arn)})
+		if err != nil {
+			return err
+		}
+		if s := d.ConsumerDescription.ConsumerStatus; s != types.ConsumerStatusActive {
+			return fmt.Errorf("status %s", s)
+		}
+		return nil
+	})
 
 	start := time.Now()
 	_, events := subscribeAndCollect(t, newC, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeLatest}, nil, 0)
@@ -197,11 +201,6 @@ func TestEnhancedFanOutTLSAndLifetime(t *testing.T) {
 	}
 	if len(events) < 2 {
 		t.Fatalf("%d heartbeat events in 700ms, want at least 2", len(events))
-	}
-	for _, p := range protos.get() {
-		if p != "HTTP/2.0" {
-			t.Fatalf("request over %s", p)
-		}
 	}
 	// Right after a successful subscription, the same consumer and shard are busy for the cooldown.
 	first, err := c.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
@@ -215,15 +214,91 @@ func TestEnhancedFanOutTLSAndLifetime(t *testing.T) {
 	wantAPIError(t, err, "ResourceInUseException", "Another active subscription exists for this consumer: "+arn)
 }
 
-type recordProto struct {
-	rt     http.RoundTripper
-	protos *syncList[string]
+// protoChecked returns a client sending through hc that fails t when a response comes over another
+// protocol than proto ("HTTP/1.1" or "HTTP/2.0"): a misconfigured harness must not pass silently.
+func protoChecked(t *testing.T, hc *http.Client, proto string) *http.Client {
+	return &http.Client{Transport: protoCheck{t, hc.Transport, proto}}
 }
 
-func (r recordProto) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.rt.RoundTrip(req)
-	if err == nil {
-		r.protos.add(resp.Proto)
+type protoCheck struct {
+	t     *testing.T
+	rt    http.RoundTripper
+	proto string
+}
+
+func (p protoCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt := p.rt
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err == nil && resp.Proto != p.proto {
+		p.t.Errorf("response over %s, want %s", resp.Proto, p.proto)
 	}
 	return resp, err
+}
+
+// testEnhancedFanOutPromptDelivery: each record is pushed as soon as it is written, over HTTP/2 and
+// HTTP/1.1 alike. The heartbeat is far longer than the allowed delay, so an event frame that sits in a
+// buffer anywhere between server and client (a proxy that does not flush, say) fails the test instead
+// of arriving with the next heartbeat.
+func testEnhancedFanOutPromptDelivery(t *testing.T, h Harness) {
+	cfg := quietConfig()
+	cfg.SubscribeCooldown = -1
+	cfg.SubscriptionHeartbeat = time.Minute
+	tg := h.Start(t, cfg)
+	c := tg.NewClient()
+	ctx := ctxT(t)
+	createStream(t, c, "prompt", 1)
+	arn := registerConsumer(t, c, "prompt", "live")
+	const maxDelay = 2 * time.Second
+	for _, hc := range []struct {
+		name   string
+		client *http.Client
+	}{{"HTTP/2", protoChecked(t, tg.HTTP2, "HTTP/2.0")}, {"HTTP/1.1", protoChecked(t, tg.HTTP1, "HTTP/1.1")}} {
+		sc := tg.NewClient(withHTTPClient(hc.client))
+		out, err := sc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn),
+			ShardId: aws.String("shardId-000000000000"), StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+		if err != nil {
+			t.Fatalf("%s: SubscribeToShard: %v", hc.name, err)
+		}
+		es := out.GetStream()
+		next := func(what string) types.SubscribeToShardEvent {
+			t.Helper()
+			select {
+			case ev, ok := <-es.Events():
+				if !ok {
+					t.Fatalf("%s: event stream ended waiting for %s: %v", hc.name, what, es.Err())
+				}
+				e, ok := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+				if !ok {
+					t.Fatalf("%s: unexpected event %T", hc.name, ev)
+				}
+				return e.Value
+			case <-time.After(maxDelay):
+				t.Fatalf("%s: no event within %v waiting for %s", hc.name, maxDelay, what)
+			}
+			panic("unreachable")
+		}
+		// The first event goes out at once, as the service's does.
+		if ev := next("the first event"); len(ev.Records) != 0 {
+			t.Fatalf("%s: first event has %d records", hc.name, len(ev.Records))
+		}
+		for i := range 5 {
+			data := fmt.Sprintf("%s-%d", hc.name, i)
+			start := time.Now()
+			if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("prompt"), PartitionKey: aws.String("k"),
+				Data: []byte(data)}); err != nil {
+				t.Fatal(err)
+			}
+			ev := next(data)
+			if len(ev.Records) != 1 || string(ev.Records[0].Data) != data {
+				t.Fatalf("%s: pushed %d records, want just %s", hc.name, len(ev.Records), data)
+			}
+			t.Logf("%s: record %d pushed %v after PutRecord began", hc.name, i, time.Since(start))
+		}
+		if err := es.Close(); err != nil {
+			t.Fatalf("%s: close: %v", hc.name, err)
+		}
+	}
 }

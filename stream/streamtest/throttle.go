@@ -1,4 +1,4 @@
-package stream_test
+package streamtest
 
 import (
 	"bytes"
@@ -13,14 +13,14 @@ import (
 	"github.com/kinesis-network/portal/stream"
 )
 
-const oneMiB = 1 << 20
-
-func TestWriteThrottling(t *testing.T) {
+// testWriteThrottling: 1,000 records/s and 1 MiB/s per shard as token buckets on a fake clock,
+// ProvisionedThroughputExceededException for PutRecord and per record for PutRecords (partial failure),
+// and the record size limit as a ValidationException naming the field.
+func testWriteThrottling(t *testing.T, h Harness) {
 	clock := newFakeClock()
 	cfg := quietConfig()
 	cfg.Now = clock.Now
-	_, url := startServer(t, cfg)
-	c := newClient(url, noRetries)
+	c := h.Start(t, cfg).NewClient(noRetries)
 	ctx := ctxT(t)
 	createStream(t, c, "hot", 1)
 
@@ -90,12 +90,13 @@ func TestWriteThrottling(t *testing.T) {
 		"1 validation error detected: Value 'java.nio.HeapByteBuffer[pos=0 lim=1048577 cap=1048577]' at 'data' failed to satisfy constraint: Member must have length less than or equal to 1048576")
 }
 
-func TestLargeRecords(t *testing.T) {
+// testLargeRecords: a stream created with MaxRecordSizeInKiB accepts records up to that size, the
+// burst absorbing one, the shard paying it back.
+func testLargeRecords(t *testing.T, h Harness) {
 	clock := newFakeClock()
 	cfg := quietConfig()
 	cfg.Now = clock.Now
-	_, url := startServer(t, cfg)
-	c := newClient(url, noRetries)
+	c := h.Start(t, cfg).NewClient(noRetries)
 	ctx := ctxT(t)
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("large"), ShardCount: aws.Int32(1),
 		MaxRecordSizeInKiB: aws.Int32(3072)}); err != nil {
@@ -124,12 +125,12 @@ func TestLargeRecords(t *testing.T) {
 	}
 }
 
-func TestReadThrottling(t *testing.T) {
+// testReadThrottling: 2 MiB/s and 5 GetRecords calls/s per shard, and 5 GetShardIterator calls/s.
+func testReadThrottling(t *testing.T, h Harness) {
 	clock := newFakeClock()
 	cfg := quietConfig()
 	cfg.Now = clock.Now
-	_, url := startServer(t, cfg)
-	c := newClient(url, noRetries)
+	c := h.Start(t, cfg).NewClient(noRetries)
 	ctx := ctxT(t)
 	createStream(t, c, "reads", 1)
 	for range 4 {
@@ -174,13 +175,13 @@ func TestReadThrottling(t *testing.T) {
 	wantAPIError(t, lastErr, "ProvisionedThroughputExceededException", "Rate exceeded for shard shardId-000000000000 in stream reads")
 }
 
-func TestThrottlingSwitchedOff(t *testing.T) {
+// testThrottlingSwitchedOff: Config.DisableThrottling lifts the per-shard limits.
+func testThrottlingSwitchedOff(t *testing.T, h Harness) {
 	clock := newFakeClock()
 	cfg := quietConfig()
 	cfg.Now = clock.Now
 	cfg.DisableThrottling = true
-	_, url := startServer(t, cfg)
-	c := newClient(url, noRetries)
+	c := h.Start(t, cfg).NewClient(noRetries)
 	ctx := ctxT(t)
 	createStream(t, c, "free", 1)
 	batch := make([]types.PutRecordsRequestEntry, 500)
@@ -207,10 +208,12 @@ func TestThrottlingSwitchedOff(t *testing.T) {
 	}
 }
 
-func TestControlPlaneRateLimit(t *testing.T) {
+// testControlPlaneRateLimit: control-plane calls over their per-account rate get LimitExceededException
+// "Rate exceeded", which the SDK's retryer treats as throttling.
+func testControlPlaneRateLimit(t *testing.T, h Harness) {
 	clock := newFakeClock()
-	_, url := startServer(t, stream.Config{Now: clock.Now})
-	c := newClient(url, noRetries)
+	tg := h.Start(t, stream.Config{Now: clock.Now})
+	c := tg.NewClient(noRetries)
 	ctx := ctxT(t)
 	if _, err := c.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{}); err != nil {
 		t.Fatal(err)
@@ -232,7 +235,7 @@ func TestControlPlaneRateLimit(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		clock.Advance(time.Second)
 	}()
-	retrying := newClient(url)
+	retrying := tg.NewClient()
 	if _, err := retrying.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s5"), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatalf("retried CreateStream: %v", err)
 	}
