@@ -85,7 +85,7 @@ type crashAck struct{ run, w, s, first, n int }
 // contiguous, over and over on the same directory.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts processes")
+		t.Skip("skipped in -short mode: starts processes")
 	}
 	t.Parallel()
 	dir := t.TempDir()
