@@ -203,6 +203,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.instance = in
+	if r.ProtoMajor == 1 {
+		// By default an HTTP/1 server drains and closes the request body when the handler writes the
+		// response headers. The transport may still be reading that body (after a Content-Length body
+		// it reads once more to check for extra bytes); a read on the closed body fails, and the
+		// transport then closes the instance connection under the response it is relaying: a streamed
+		// answer (an event stream, a large download) is cut off. A proxy reads and writes at once.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 	cw := &countingWriter{ResponseWriter: w}
 	if r.Body != nil && r.Body != http.NoBody {
 		st.body = &countingBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: h.opts.BodyReadTimeout}

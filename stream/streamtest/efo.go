@@ -241,7 +241,9 @@ func (p protoCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 // testEnhancedFanOutPromptDelivery: each record is pushed as soon as it is written, over HTTP/2 and
 // HTTP/1.1 alike. The heartbeat is far longer than the allowed delay, so an event frame that sits in a
 // buffer anywhere between server and client (a proxy that does not flush, say) fails the test instead
-// of arriving with the next heartbeat.
+// of arriving with the next heartbeat. Several short subscriptions per protocol, because what went wrong
+// so far (see readOnlyBodies, and the relay's full-duplex HTTP/1 proxying) were races at the start of a
+// subscription that cut it at its first pushed record.
 func testEnhancedFanOutPromptDelivery(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.SubscribeCooldown = -1
@@ -252,53 +254,57 @@ func testEnhancedFanOutPromptDelivery(t *testing.T, h Harness) {
 	createStream(t, c, "prompt", 1)
 	arn := registerConsumer(t, c, "prompt", "live")
 	const maxDelay = 2 * time.Second
+	var slowest time.Duration
 	for _, hc := range []struct {
 		name   string
 		client *http.Client
 	}{{"HTTP/2", protoChecked(t, tg.HTTP2, "HTTP/2.0")}, {"HTTP/1.1", protoChecked(t, tg.HTTP1, "HTTP/1.1")}} {
-		sc := tg.NewClient(withHTTPClient(hc.client))
-		out, err := sc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn),
-			ShardId: aws.String("shardId-000000000000"), StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
-		if err != nil {
-			t.Fatalf("%s: SubscribeToShard: %v", hc.name, err)
-		}
-		es := out.GetStream()
-		next := func(what string) types.SubscribeToShardEvent {
-			t.Helper()
-			select {
-			case ev, ok := <-es.Events():
-				if !ok {
-					t.Fatalf("%s: event stream ended waiting for %s: %v", hc.name, what, es.Err())
+		for sub := range 8 {
+			name := fmt.Sprintf("%s subscription %d", hc.name, sub)
+			out, err := tg.NewClient(withHTTPClient(hc.client)).SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn),
+				ShardId: aws.String("shardId-000000000000"), StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+			if err != nil {
+				t.Fatalf("%s: SubscribeToShard: %v", name, err)
+			}
+			es := out.GetStream()
+			next := func(what string) types.SubscribeToShardEvent {
+				t.Helper()
+				select {
+				case ev, ok := <-es.Events():
+					if !ok {
+						t.Fatalf("%s: event stream ended waiting for %s: %v", name, what, es.Err())
+					}
+					e, ok := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+					if !ok {
+						t.Fatalf("%s: unexpected event %T", name, ev)
+					}
+					return e.Value
+				case <-time.After(maxDelay):
+					t.Fatalf("%s: no event within %v waiting for %s", name, maxDelay, what)
 				}
-				e, ok := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
-				if !ok {
-					t.Fatalf("%s: unexpected event %T", hc.name, ev)
+				panic("unreachable")
+			}
+			// The first event goes out at once, as the service's does.
+			if ev := next("the first event"); len(ev.Records) != 0 {
+				t.Fatalf("%s: first event has %d records", name, len(ev.Records))
+			}
+			for i := range 3 {
+				data := fmt.Sprintf("%s/%d/%d", hc.name, sub, i)
+				start := time.Now()
+				if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("prompt"), PartitionKey: aws.String("k"),
+					Data: []byte(data)}); err != nil {
+					t.Fatal(err)
 				}
-				return e.Value
-			case <-time.After(maxDelay):
-				t.Fatalf("%s: no event within %v waiting for %s", hc.name, maxDelay, what)
+				ev := next(data)
+				if len(ev.Records) != 1 || string(ev.Records[0].Data) != data {
+					t.Fatalf("%s: pushed %d records, want just %s", name, len(ev.Records), data)
+				}
+				slowest = max(slowest, time.Since(start))
 			}
-			panic("unreachable")
-		}
-		// The first event goes out at once, as the service's does.
-		if ev := next("the first event"); len(ev.Records) != 0 {
-			t.Fatalf("%s: first event has %d records", hc.name, len(ev.Records))
-		}
-		for i := range 5 {
-			data := fmt.Sprintf("%s-%d", hc.name, i)
-			start := time.Now()
-			if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("prompt"), PartitionKey: aws.String("k"),
-				Data: []byte(data)}); err != nil {
-				t.Fatal(err)
+			if err := es.Close(); err != nil {
+				t.Fatalf("%s: close: %v", name, err)
 			}
-			ev := next(data)
-			if len(ev.Records) != 1 || string(ev.Records[0].Data) != data {
-				t.Fatalf("%s: pushed %d records, want just %s", hc.name, len(ev.Records), data)
-			}
-			t.Logf("%s: record %d pushed %v after PutRecord began", hc.name, i, time.Since(start))
-		}
-		if err := es.Close(); err != nil {
-			t.Fatalf("%s: close: %v", hc.name, err)
 		}
 	}
+	t.Logf("slowest push: %v from the start of PutRecord to the event", slowest)
 }
