@@ -654,19 +654,30 @@ func TestCorruptMeta(t *testing.T) {
 	}
 }
 
-// TestCloseStopsGoroutines checks that Close waits for the background flusher.
+// TestCloseStopsGoroutines checks that Close waits for the background flusher. It looks for the
+// flusher by name in the goroutine dump (other tests of the package run in parallel, so a plain
+// goroutine count would be noise).
 func TestCloseStopsGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	flushers := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "disk.(*Backend).syncLoop")
+	}
+	before := flushers()
 	b, err := Open(t.TempDir(), Options{Sync: SyncInterval, SyncPeriod: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); flushers() <= before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no background flusher running with SyncInterval")
+		}
 	}
 	l, _ := b.OpenLog("s", "0")
 	appendN(t, l, 0, 3)
 	time.Sleep(5 * time.Millisecond)
 	b.Close()
-	if after := runtime.NumGoroutine(); after > before {
-		t.Fatalf("%d goroutines after Close, %d before", after, before)
+	if after := flushers(); after > before {
+		t.Fatalf("%d flusher goroutines after Close, %d before", after, before)
 	}
 }
 
