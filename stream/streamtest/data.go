@@ -26,8 +26,8 @@ func testPutAndReadEveryIteratorType(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.DisableThrottling = true // eight reads of one shard in a row; throttling has scenarios of its own
 	c := h.Start(t, cfg).NewClient()
-	ctx := ctxT(t)
-	createStream(t, c, "events", 2)
+	ctx := Context(t)
+	CreateStream(t, c, "events", 2)
 	d, err := c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("events")})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func testPutAndReadEveryIteratorType(t *testing.T, h Harness) {
 		}
 		prev = n
 	}
-	recs := readShard(t, c, "events", "shardId-1") // normalised id
+	recs := ReadShard(t, c, "events", "shardId-1") // normalised id
 	batch := 0
 	for _, r := range recs {
 		if bytes.HasPrefix(r.Data, []byte("batch-")) {
@@ -160,12 +160,12 @@ func testPutAndReadEveryIteratorType(t *testing.T, h Harness) {
 	// Sequence numbers of another shard are rejected.
 	_, err = c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("events"), ShardId: aws.String("shardId-000000000001"),
 		ShardIteratorType: types.ShardIteratorTypeAtSequenceNumber, StartingSequenceNumber: aws.String(seqOnShard0)})
-	wantAPIError(t, err, "InvalidArgumentException", "Invalid StartingSequenceNumber. It encodes shardId-000000000000, while it was used in a call to a shard with shardId-000000000001")
+	WantAPIError(t, err, "InvalidArgumentException", "Invalid StartingSequenceNumber. It encodes shardId-000000000000, while it was used in a call to a shard with shardId-000000000001")
 	_, err = c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("events"), ShardId: aws.String("shardId-000000000009"),
 		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-	wantAPIError(t, err, "ResourceNotFoundException", "Shard shardId-000000000009 in stream events under account 000000000000 does not exist")
+	WantAPIError(t, err, "ResourceNotFoundException", "Shard shardId-000000000009 in stream events under account 000000000000 does not exist")
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String("AAAAAAAAAAGZuDsV0e2S6w9AY1ExLdvGWBeoAAAAAAAAAAAAAAAAAAAAAAAAAAAA")})
-	wantAPIError(t, err, "InvalidArgumentException", "Invalid ShardIterator.")
+	WantAPIError(t, err, "InvalidArgumentException", "Invalid ShardIterator.")
 }
 
 // testIteratorExpires: a shard iterator is good for 5 minutes, on the server's (fake) clock.
@@ -174,8 +174,8 @@ func testIteratorExpires(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.Now = clock.Now
 	c := h.Start(t, cfg).NewClient()
-	ctx := ctxT(t)
-	createStream(t, c, "exp", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "exp", 1)
 	it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("exp"), ShardId: aws.String("shardId-000000000000"),
 		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
 	if err != nil {
@@ -188,10 +188,10 @@ func testIteratorExpires(t *testing.T, h Harness) {
 	}
 	clock.Advance(5*time.Minute + time.Second)
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
-	wantAPIError(t, err, "ExpiredIteratorException", "which is further in the future than the tolerated delay of 300000 milliseconds")
+	WantAPIError(t, err, "ExpiredIteratorException", "which is further in the future than the tolerated delay of 300000 milliseconds")
 	// The NextShardIterator of the first read was issued later and is also too old now.
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: res.NextShardIterator})
-	wantAPIError(t, err, "ExpiredIteratorException", "Iterator expired.")
+	WantAPIError(t, err, "ExpiredIteratorException", "Iterator expired.")
 }
 
 // testRetentionTrims: with a short retention hour, records and closed shards past the retention period
@@ -202,8 +202,8 @@ func testRetentionTrims(t *testing.T, h Harness) {
 	cfg.RetentionCheckInterval = 20 * time.Millisecond
 	retention := 24 * cfg.RetentionHour
 	c := h.Start(t, cfg).NewClient()
-	ctx := ctxT(t)
-	createStream(t, c, "ret", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "ret", 1)
 	putKeys(t, c, "ret", 10, 0)
 	if _, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("ret"), ShardToSplit: aws.String("shardId-000000000000"),
 		NewStartingHashKey: aws.String("1000000")}); err != nil {
@@ -211,7 +211,7 @@ func testRetentionTrims(t *testing.T, h Harness) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	putKeys(t, c, "ret", 10, 1)
-	if got := len(readShard(t, c, "ret", "shardId-000000000000")); got != 10 {
+	if got := len(ReadShard(t, c, "ret", "shardId-000000000000")); got != 10 {
 		t.Fatalf("before expiry: %d records on the parent", got)
 	}
 	// Wait until the first round (and the closed parent) expired.
@@ -228,14 +228,14 @@ func testRetentionTrims(t *testing.T, h Harness) {
 	gone := time.Now()
 	_, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("ret"), ShardId: aws.String("shardId-000000000000"),
 		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-	wantAPIError(t, err, "ResourceNotFoundException", "")
-	n := len(readShard(t, c, "ret", "shardId-000000000001")) + len(readShard(t, c, "ret", "shardId-000000000002"))
+	WantAPIError(t, err, "ResourceNotFoundException", "")
+	n := len(ReadShard(t, c, "ret", "shardId-000000000001")) + len(ReadShard(t, c, "ret", "shardId-000000000002"))
 	if n > 10 {
 		t.Fatalf("%d records after expiry of the first round", n)
 	}
 	// The second round was written before the parent expired: one retention period later it is gone.
 	time.Sleep(time.Until(gone.Add(retention + 50*time.Millisecond)))
-	n = len(readShard(t, c, "ret", "shardId-000000000001")) + len(readShard(t, c, "ret", "shardId-000000000002"))
+	n = len(ReadShard(t, c, "ret", "shardId-000000000001")) + len(ReadShard(t, c, "ret", "shardId-000000000002"))
 	if n != 0 {
 		t.Fatalf("%d records left after the retention period", n)
 	}

@@ -15,7 +15,7 @@ import (
 // registerConsumer registers a consumer and returns its ARN.
 func registerConsumer(t *testing.T, c *kinesis.Client, streamName, name string) string {
 	t.Helper()
-	ctx := ctxT(t)
+	ctx := Context(t)
 	d, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(streamName)})
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,7 @@ func registerConsumer(t *testing.T, c *kinesis.Client, streamName, name string) 
 // client and is not safe for two readers at once (smithy-go internal/eventstream.Codec).
 func subscribeAndCollect(t *testing.T, newC func() *kinesis.Client, consumerARN, shardID string, pos *types.StartingPosition, onStart func(), want int) ([]types.Record, []types.SubscribeToShardEvent) {
 	t.Helper()
-	ctx := ctxT(t)
+	ctx := Context(t)
 	out, err := newC().SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(shardID),
 		StartingPosition: pos})
 	if err != nil {
@@ -75,8 +75,8 @@ func testEnhancedFanOut(t *testing.T, h Harness) {
 	h2 := protoChecked(t, tg.HTTP2, "HTTP/2.0")
 	newC := func() *kinesis.Client { return tg.NewClient(withHTTPClient(h2)) }
 	c := newC()
-	ctx := ctxT(t)
-	createStream(t, c, "fan", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "fan", 1)
 	arn := registerConsumer(t, c, "fan", "app-1")
 
 	d, err := c.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(arn)})
@@ -150,15 +150,15 @@ func testEnhancedFanOut(t *testing.T, h Harness) {
 	}
 	_, err = c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/fan"),
 		ConsumerName: aws.String("app-1")})
-	wantAPIError(t, err, "ResourceInUseException", "already exists")
+	WantAPIError(t, err, "ResourceInUseException", "already exists")
 	_, err = c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("fan")})
-	wantAPIError(t, err, "ResourceInUseException", "")
+	WantAPIError(t, err, "ResourceInUseException", "")
 	if _, err := c.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(arn)}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000001"),
 		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
-	wantAPIError(t, err, "ResourceNotFoundException", "")
+	WantAPIError(t, err, "ResourceNotFoundException", "")
 }
 
 // testEnhancedFanOutLifetime: a consumer is usable once ACTIVE, a subscription ends after
@@ -174,14 +174,14 @@ func testEnhancedFanOutLifetime(t *testing.T, h Harness) {
 	client := protoChecked(t, tg.HTTP2, "HTTP/2.0")
 	newC := func() *kinesis.Client { return tg.NewClient(withHTTPClient(client), noRetries) }
 	c := newC()
-	ctx := ctxT(t)
-	createStream(t, c, "tls", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "tls", 1)
 	registered := time.Now()
 	arn := registerConsumer(t, c, "tls", "app")
 
 	_, err := c.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
 		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
-	wantAPIError(t, err, "ResourceInUseException", "is not in ACTIVE state")
+	WantAPIError(t, err, "ResourceInUseException", "is not in ACTIVE state")
 	time.Sleep(time.Until(registered.Add(cfg.ConsumerDelay)))
 	eventually(t, "consumer ACTIVE", func() error {
 		d, err := c.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(arn)})
@@ -211,7 +211,7 @@ func testEnhancedFanOutLifetime(t *testing.T, h Harness) {
 	defer first.GetStream().Close()
 	_, err = newC().SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
 		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
-	wantAPIError(t, err, "ResourceInUseException", "Another active subscription exists for this consumer: "+arn)
+	WantAPIError(t, err, "ResourceInUseException", "Another active subscription exists for this consumer: "+arn)
 }
 
 // protoChecked returns a client sending through hc that fails t when a response comes over another
@@ -250,8 +250,8 @@ func testEnhancedFanOutPromptDelivery(t *testing.T, h Harness) {
 	cfg.SubscriptionHeartbeat = time.Minute
 	tg := h.Start(t, cfg)
 	c := tg.NewClient()
-	ctx := ctxT(t)
-	createStream(t, c, "prompt", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "prompt", 1)
 	arn := registerConsumer(t, c, "prompt", "live")
 	const maxDelay = 2 * time.Second
 	var slowest time.Duration

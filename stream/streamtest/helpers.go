@@ -34,15 +34,15 @@ func withHTTPClient(c *http.Client) func(*kinesis.Options) {
 	return func(o *kinesis.Options) { o.HTTPClient = c }
 }
 
-// ctxT is a context that ends with the test, or after 30 seconds.
-func ctxT(t *testing.T) context.Context {
+// Context returns a context that ends with the test, or after 30 seconds.
+func Context(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// wantAPIError asserts err is a service error of type code whose message contains msg.
-func wantAPIError(t *testing.T, err error, code, msg string) {
+// WantAPIError asserts err is a service error of type code whose message contains msg.
+func WantAPIError(t *testing.T, err error, code, msg string) {
 	t.Helper()
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
@@ -56,18 +56,19 @@ func wantAPIError(t *testing.T, err error, code, msg string) {
 	}
 }
 
-func createStream(t *testing.T, c *kinesis.Client, name string, shards int32) {
+// CreateStream creates a provisioned stream or fails the test.
+func CreateStream(t *testing.T, c *kinesis.Client, name string, shards int32) {
 	t.Helper()
-	_, err := c.CreateStream(ctxT(t), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)})
+	_, err := c.CreateStream(Context(t), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)})
 	if err != nil {
 		t.Fatalf("CreateStream: %v", err)
 	}
 }
 
-// readShard reads a shard from TRIM_HORIZON to its end (closed shard) or to the tip (open shard).
-func readShard(t *testing.T, c *kinesis.Client, streamName, shardID string) []types.Record {
+// ReadShard reads a shard from TRIM_HORIZON to its end (closed shard) or to the tip (open shard).
+func ReadShard(t *testing.T, c *kinesis.Client, streamName, shardID string) []types.Record {
 	t.Helper()
-	ctx := ctxT(t)
+	ctx := Context(t)
 	it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(streamName),
 		ShardId: aws.String(shardID), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
 	if err != nil {
@@ -97,7 +98,7 @@ func putKeys(t *testing.T, c *kinesis.Client, streamName string, keys int, round
 		entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("key-%d", k)),
 			Data: []byte(fmt.Sprintf("key-%d/%d", k, round))})
 	}
-	out, err := c.PutRecords(ctxT(t), &kinesis.PutRecordsInput{StreamName: aws.String(streamName), Records: entries})
+	out, err := c.PutRecords(Context(t), &kinesis.PutRecordsInput{StreamName: aws.String(streamName), Records: entries})
 	if err != nil || *out.FailedRecordCount != 0 {
 		t.Fatalf("PutRecords round %d: %v %v", round, err, out)
 	}
@@ -110,7 +111,7 @@ func readLineage(t *testing.T, c *kinesis.Client, streamName string) map[string]
 	var shards []types.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(streamName), MaxResults: aws.Int32(2)}
 	for {
-		page, err := c.ListShards(ctxT(t), in)
+		page, err := c.ListShards(Context(t), in)
 		if err != nil {
 			t.Fatalf("ListShards: %v", err)
 		}
@@ -138,7 +139,7 @@ func readLineage(t *testing.T, c *kinesis.Client, streamName string) map[string]
 			if !ready {
 				continue
 			}
-			for _, r := range readShard(t, c, streamName, id) {
+			for _, r := range ReadShard(t, c, streamName, id) {
 				perKey[*r.PartitionKey] = append(perKey[*r.PartitionKey], string(r.Data))
 			}
 			done[id] = true

@@ -17,7 +17,7 @@ var seqRe = regexp.MustCompile(`^[0-9]{56}$`)
 // DescribeStreamSummary (by name and ARN), ListStreams pagination and DeleteStream.
 func testStreamLifecycle(t *testing.T, h Harness) {
 	c := h.Start(t, quietConfig()).NewClient()
-	ctx := ctxT(t)
+	ctx := Context(t)
 
 	// CreateStream without ShardCount gives 4 shards, as the service does.
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders")}); err != nil {
@@ -65,9 +65,9 @@ func testStreamLifecycle(t *testing.T, h Harness) {
 	}
 
 	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1)})
-	wantAPIError(t, err, "ResourceInUseException", "Stream orders under account 000000000000 already exists.")
+	WantAPIError(t, err, "ResourceInUseException", "Stream orders under account 000000000000 already exists.")
 
-	createStream(t, c, "a-first", 1)
+	CreateStream(t, c, "a-first", 1)
 	ls, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(1)})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func testStreamLifecycle(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	_, err = c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("orders")})
-	wantAPIError(t, err, "ResourceNotFoundException", "Stream orders under account 000000000000 not found.")
+	WantAPIError(t, err, "ResourceNotFoundException", "Stream orders under account 000000000000 not found.")
 }
 
 // testStatusTransitions: CREATING → ACTIVE (with the SDK's waiters), UPDATING during a split, DELETING.
@@ -97,8 +97,8 @@ func testStatusTransitions(t *testing.T, h Harness) {
 	const delay = 700 * time.Millisecond
 	cfg.CreateDelay, cfg.UpdateDelay, cfg.DeleteDelay = delay, delay, delay
 	c := h.Start(t, cfg).NewClient()
-	ctx := ctxT(t)
-	createStream(t, c, "slow", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "slow", 1)
 	status := func() types.StreamStatus {
 		t.Helper()
 		s, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("slow")})
@@ -111,7 +111,7 @@ func testStatusTransitions(t *testing.T, h Harness) {
 		t.Fatalf("status %s, want CREATING", s)
 	}
 	_, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("slow"), PartitionKey: aws.String("k"), Data: []byte("x")})
-	wantAPIError(t, err, "ResourceNotFoundException", "")
+	WantAPIError(t, err, "ResourceNotFoundException", "")
 	w := kinesis.NewStreamExistsWaiter(c)
 	if err := w.Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("slow")}, 10*time.Second, func(o *kinesis.StreamExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 50*time.Millisecond, 100*time.Millisecond
@@ -128,7 +128,7 @@ func testStatusTransitions(t *testing.T, h Harness) {
 	}
 	_, err = c.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String("slow"), ShardToMerge: aws.String("shardId-0"),
 		AdjacentShardToMerge: aws.String("shardId-1")})
-	wantAPIError(t, err, "ResourceInUseException", "not ACTIVE, instead in state UPDATING")
+	WantAPIError(t, err, "ResourceInUseException", "not ACTIVE, instead in state UPDATING")
 	// Writes still go to the parent while UPDATING.
 	pr, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("slow"), PartitionKey: aws.String("k"), Data: []byte("x")})
 	if err != nil || *pr.ShardId != "shardId-000000000000" {

@@ -19,7 +19,7 @@ import (
 // openShards returns the stream's open shard count.
 func openShards(t *testing.T, c *kinesis.Client, name string) int {
 	t.Helper()
-	s, err := c.DescribeStreamSummary(ctxT(t), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+	s, err := c.DescribeStreamSummary(Context(t), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func testOnDemandScaling(t *testing.T, h Harness) {
 	cfg.Limits.ShardWriteRecordsPerSec = 50
 	cfg.AutoScale = stream.AutoScaleConfig{Interval: 200 * time.Millisecond, MinShards: 1, MergeAfter: 3, MaxSplitDepth: 1}
 	c := h.Start(t, cfg).NewClient(noRetries)
-	ctx := ctxT(t)
+	ctx := Context(t)
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("od"),
 		StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func testOnDemandScaling(t *testing.T, h Harness) {
 	}
 	_, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("od"), ShardToSplit: aws.String("shardId-000000000000"),
 		NewStartingHashKey: aws.String("12345")})
-	wantAPIError(t, err, "ValidationException", "ON_DEMAND")
+	WantAPIError(t, err, "ValidationException", "ON_DEMAND")
 
 	// Throttled at first: the one shard takes a burst of 50 records, not 100. (Shown with one call: a
 	// steady load alone may not be, when the scaler happens to split the shard before its burst is spent,
@@ -133,7 +133,7 @@ func testWarmThroughputAndModes(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.AutoScale = stream.AutoScaleConfig{Interval: -1}
 	c := h.Start(t, cfg).NewClient(noRetries)
-	ctx := ctxT(t)
+	ctx := Context(t)
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("warm"),
 		StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func testWarmThroughputAndModes(t *testing.T, h Harness) {
 		t.Fatalf("UpdateShardCount after switching to PROVISIONED: %v", err)
 	}
 	_, err = c.UpdateStreamWarmThroughput(ctx, &kinesis.UpdateStreamWarmThroughputInput{StreamName: aws.String("warm"), WarmThroughputMiBps: aws.Int32(10)})
-	wantAPIError(t, err, "InvalidArgumentException", "ON_DEMAND")
+	WantAPIError(t, err, "InvalidArgumentException", "ON_DEMAND")
 
 	// Tags, on the stream and through the resource APIs.
 	if _, err := c.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("warm"), Tags: map[string]string{"b": "2", "a": "1"}}); err != nil {
@@ -204,5 +204,5 @@ func testWarmThroughputAndModes(t *testing.T, h Harness) {
 	}
 	m := map[string]string{"x1": "", "x2": "", "x3": "", "x4": "", "x5": "", "x6": "", "x7": "", "x8": "", "x9": "", "x10": ""}
 	_, err = c.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("warm"), Tags: m})
-	wantAPIError(t, err, "InvalidArgumentException", "cannot have more than 50 tags")
+	WantAPIError(t, err, "InvalidArgumentException", "cannot have more than 50 tags")
 }

@@ -17,8 +17,8 @@ import (
 // every key in order, and ListShards filters and paginates.
 func testSplitMergeLineage(t *testing.T, h Harness) {
 	c := h.Start(t, quietConfig()).NewClient()
-	ctx := ctxT(t)
-	createStream(t, c, "lin", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "lin", 1)
 	putKeys(t, c, "lin", 40, 0)
 
 	half := new(big.Int).Lsh(big.NewInt(1), 127).String()
@@ -48,14 +48,14 @@ func testSplitMergeLineage(t *testing.T, h Harness) {
 
 	_, err = c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("lin"), ShardToSplit: aws.String("shardId-000000000000"),
 		NewStartingHashKey: aws.String(half)})
-	wantAPIError(t, err, "InvalidArgumentException", "has already been merged or split")
+	WantAPIError(t, err, "InvalidArgumentException", "has already been merged or split")
 	_, err = c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("lin"), ShardToSplit: aws.String("shardId-000000000001"),
 		NewStartingHashKey: aws.String("1")})
-	wantAPIError(t, err, "InvalidArgumentException",
+	WantAPIError(t, err, "InvalidArgumentException",
 		"NewStartingHashKey 1 used in SplitShard() on shard shardId-000000000001 in stream lin under account 000000000000 is not both greater than one plus the shard's StartingHashKey 0 and less than the shard's EndingHashKey")
 	_, err = c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("lin"), ShardToSplit: aws.String("shardId-000000000007"),
 		NewStartingHashKey: aws.String("12345")})
-	wantAPIError(t, err, "ResourceNotFoundException", "Could not find shard shardId-000000000007 in stream lin under account 000000000000.")
+	WantAPIError(t, err, "ResourceNotFoundException", "Could not find shard shardId-000000000007 in stream lin under account 000000000000.")
 
 	// Split the second child again, then merge the first child with the lower grandchild.
 	quarter3 := new(big.Int).Mul(big.NewInt(3), new(big.Int).Lsh(big.NewInt(1), 126)).String()
@@ -66,7 +66,7 @@ func testSplitMergeLineage(t *testing.T, h Harness) {
 	putKeys(t, c, "lin", 40, 2)
 	_, err = c.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String("lin"), ShardToMerge: aws.String("shardId-000000000001"),
 		AdjacentShardToMerge: aws.String("shardId-000000000004")})
-	wantAPIError(t, err, "InvalidArgumentException", "are not an adjacent pair of shards eligible for merging")
+	WantAPIError(t, err, "InvalidArgumentException", "are not an adjacent pair of shards eligible for merging")
 	if _, err := c.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String("lin"), ShardToMerge: aws.String("shardId-000000000003"),
 		AdjacentShardToMerge: aws.String("shardId-000000000001")}); err != nil {
 		t.Fatal(err)
@@ -136,21 +136,21 @@ func testSplitMergeLineage(t *testing.T, h Harness) {
 		t.Fatalf("page 1: %v %v", err, first)
 	}
 	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("lin"), NextToken: first.NextToken})
-	wantAPIError(t, err, "InvalidArgumentException", "NextToken and StreamName cannot be provided together.")
+	WantAPIError(t, err, "InvalidArgumentException", "NextToken and StreamName cannot be provided together.")
 	second, err := c.ListShards(ctx, &kinesis.ListShardsInput{NextToken: first.NextToken})
 	if err != nil || len(second.Shards) != 2 || second.NextToken != nil {
 		t.Fatalf("page 2: %v %+v", err, second)
 	}
 	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{NextToken: aws.String("bm90IGEgdG9rZW4=")})
-	wantAPIError(t, err, "InvalidArgumentException", "")
+	WantAPIError(t, err, "InvalidArgumentException", "")
 }
 
 // testUpdateShardCount: UNIFORM_SCALING up and down keeps per-key order across the lineage, with the
 // service's limits on scaling factor, updates per day and account shards.
 func testUpdateShardCount(t *testing.T, h Harness) {
 	c := h.Start(t, quietConfig()).NewClient()
-	ctx := ctxT(t)
-	createStream(t, c, "usc", 2)
+	ctx := Context(t)
+	CreateStream(t, c, "usc", 2)
 	round := 0
 	putKeys(t, c, "usc", 30, round)
 	for _, target := range []int32{4, 3, 5, 3, 2} {
@@ -189,11 +189,11 @@ func testUpdateShardCount(t *testing.T, h Harness) {
 
 	_, err := c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("usc"), TargetShardCount: aws.Int32(5),
 		ScalingType: types.ScalingTypeUniformScaling})
-	wantAPIError(t, err, "InvalidArgumentException", "UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: 2 Target shard count: 5")
-	createStream(t, c, "usc4", 4)
+	WantAPIError(t, err, "InvalidArgumentException", "UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: 2 Target shard count: 5")
+	CreateStream(t, c, "usc4", 4)
 	_, err = c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("usc4"), TargetShardCount: aws.Int32(1),
 		ScalingType: types.ScalingTypeUniformScaling})
-	wantAPIError(t, err, "InvalidArgumentException", "cannot scale down below half")
+	WantAPIError(t, err, "InvalidArgumentException", "cannot scale down below half")
 	// Ten updates per rolling day.
 	for i := range 5 {
 		for _, n := range []int32{5, 4} {
@@ -205,11 +205,11 @@ func testUpdateShardCount(t *testing.T, h Harness) {
 	}
 	_, err = c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("usc4"), TargetShardCount: aws.Int32(5),
 		ScalingType: types.ScalingTypeUniformScaling, StreamARN: nil})
-	wantAPIError(t, err, "LimitExceededException", "")
+	WantAPIError(t, err, "LimitExceededException", "")
 
 	// The account shard limit.
 	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("huge"), ShardCount: aws.Int32(600)})
-	wantAPIError(t, err, "LimitExceededException", "This request would exceed the shard limit for the account 000000000000 in us-east-1.")
+	WantAPIError(t, err, "LimitExceededException", "This request would exceed the shard limit for the account 000000000000 in us-east-1.")
 	lim, err := c.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{})
 	if err != nil || *lim.ShardLimit != 500 || *lim.OpenShardCount != 6 {
 		t.Fatalf("DescribeLimits: %v %+v", err, lim)

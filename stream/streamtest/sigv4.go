@@ -20,15 +20,15 @@ func testSigV4(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.Credentials = map[string]string{AccessKeyID: SecretAccessKey}
 	tg := h.Start(t, cfg)
-	ctx := ctxT(t)
+	ctx := Context(t)
 	good := tg.NewClient(noRetries)
-	createStream(t, good, "signed", 1)
+	CreateStream(t, good, "signed", 1)
 	for _, data := range []string{"one", "two"} {
 		if _, err := good.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("signed"), PartitionKey: aws.String("k"), Data: []byte(data)}); err != nil {
 			t.Fatalf("signed PutRecord: %v", err)
 		}
 	}
-	if recs := readShard(t, good, "signed", "shardId-000000000000"); len(recs) != 2 || string(recs[1].Data) != "two" {
+	if recs := ReadShard(t, good, "signed", "shardId-000000000000"); len(recs) != 2 || string(recs[1].Data) != "two" {
 		t.Fatalf("signed read: %d records", len(recs))
 	}
 	// HTTP/1.1 and HTTP/2 alike.
@@ -46,10 +46,10 @@ func testSigV4(t *testing.T, h Harness) {
 		})
 	}
 	_, err := withCreds(AccessKeyID, "not-the-secret").ListStreams(ctx, &kinesis.ListStreamsInput{})
-	wantAPIError(t, err, "InvalidSignatureException",
+	WantAPIError(t, err, "InvalidSignatureException",
 		"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	_, err = withCreds("AKIDUNKNOWN", "x").ListStreams(ctx, &kinesis.ListStreamsInput{})
-	wantAPIError(t, err, "UnrecognizedClientException", "The security token included in the request is invalid.")
+	WantAPIError(t, err, "UnrecognizedClientException", "The security token included in the request is invalid.")
 
 	post := func(u string, hdr http.Header) (int, string) {
 		t.Helper()

@@ -21,8 +21,8 @@ func testWriteThrottling(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.Now = clock.Now
 	c := h.Start(t, cfg).NewClient(noRetries)
-	ctx := ctxT(t)
-	createStream(t, c, "hot", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "hot", 1)
 
 	// 1,000 records per second per shard: two batches of 500 pass, the next record is refused.
 	batch := make([]types.PutRecordsRequestEntry, 500)
@@ -36,7 +36,7 @@ func testWriteThrottling(t *testing.T, h Harness) {
 		}
 	}
 	_, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("hot"), PartitionKey: aws.String("k"), Data: []byte("x")})
-	wantAPIError(t, err, "ProvisionedThroughputExceededException",
+	WantAPIError(t, err, "ProvisionedThroughputExceededException",
 		"Rate exceeded for shard shardId-000000000000 in stream hot under account 000000000000.")
 
 	// Half a second later, half the records pass: a partial failure reported per record.
@@ -78,7 +78,7 @@ func testWriteThrottling(t *testing.T, h Harness) {
 		t.Fatalf("1 MiB record on a full bucket: %v", err)
 	}
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("hot"), PartitionKey: aws.String("k"), Data: []byte("tiny")})
-	wantAPIError(t, err, "ProvisionedThroughputExceededException", "Rate exceeded for shard")
+	WantAPIError(t, err, "ProvisionedThroughputExceededException", "Rate exceeded for shard")
 	clock.Advance(time.Second)
 	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("hot"), PartitionKey: aws.String("k"), Data: big}); err != nil {
 		t.Fatalf("1 MiB record after refill: %v", err)
@@ -86,7 +86,7 @@ func testWriteThrottling(t *testing.T, h Harness) {
 
 	// Larger than the stream's maximum record size: a validation error naming the field.
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("hot"), PartitionKey: aws.String("k"), Data: make([]byte, oneMiB+1)})
-	wantAPIError(t, err, "ValidationException",
+	WantAPIError(t, err, "ValidationException",
 		"1 validation error detected: Value 'java.nio.HeapByteBuffer[pos=0 lim=1048577 cap=1048577]' at 'data' failed to satisfy constraint: Member must have length less than or equal to 1048576")
 }
 
@@ -97,7 +97,7 @@ func testLargeRecords(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.Now = clock.Now
 	c := h.Start(t, cfg).NewClient(noRetries)
-	ctx := ctxT(t)
+	ctx := Context(t)
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("large"), ShardCount: aws.Int32(1),
 		MaxRecordSizeInKiB: aws.Int32(3072)}); err != nil {
 		t.Fatal(err)
@@ -108,17 +108,17 @@ func testLargeRecords(t *testing.T, h Harness) {
 		t.Fatalf("3 MiB record: %v", err)
 	}
 	_, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("large"), PartitionKey: aws.String("k"), Data: []byte("x")})
-	wantAPIError(t, err, "ProvisionedThroughputExceededException", "")
+	WantAPIError(t, err, "ProvisionedThroughputExceededException", "")
 	// Two seconds refill 2 MiB: not enough for another 3 MiB record, one more second is.
 	clock.Advance(2 * time.Second)
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("large"), PartitionKey: aws.String("k"), Data: data})
-	wantAPIError(t, err, "ProvisionedThroughputExceededException", "")
+	WantAPIError(t, err, "ProvisionedThroughputExceededException", "")
 	clock.Advance(1100 * time.Millisecond)
 	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("large"), PartitionKey: aws.String("k"), Data: data}); err != nil {
 		t.Fatalf("3 MiB record after 3.1 s: %v", err)
 	}
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("large"), PartitionKey: aws.String("k"), Data: make([]byte, 3*oneMiB+1)})
-	wantAPIError(t, err, "ValidationException", "Member must have length less than or equal to 3145728")
+	WantAPIError(t, err, "ValidationException", "Member must have length less than or equal to 3145728")
 	s, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("large")})
 	if err != nil || *s.StreamDescriptionSummary.MaxRecordSizeInKiB != 3072 {
 		t.Fatalf("MaxRecordSizeInKiB: %v %v", err, s)
@@ -131,8 +131,8 @@ func testReadThrottling(t *testing.T, h Harness) {
 	cfg := quietConfig()
 	cfg.Now = clock.Now
 	c := h.Start(t, cfg).NewClient(noRetries)
-	ctx := ctxT(t)
-	createStream(t, c, "reads", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "reads", 1)
 	for range 4 {
 		if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("reads"), PartitionKey: aws.String("k"),
 			Data: make([]byte, oneMiB-1)}); err != nil {
@@ -151,10 +151,10 @@ func testReadThrottling(t *testing.T, h Harness) {
 		t.Fatalf("GetRecords: %v, %d records", err, len(res.Records))
 	}
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: res.NextShardIterator})
-	wantAPIError(t, err, "ProvisionedThroughputExceededException", "Rate exceeded for Shard - 000000000000/reads/shardId-000000000000")
+	WantAPIError(t, err, "ProvisionedThroughputExceededException", "Rate exceeded for Shard - 000000000000/reads/shardId-000000000000")
 	clock.Advance(time.Second)
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: res.NextShardIterator})
-	wantAPIError(t, err, "ProvisionedThroughputExceededException", "")
+	WantAPIError(t, err, "ProvisionedThroughputExceededException", "")
 	clock.Advance(1100 * time.Millisecond)
 	// Five calls per second.
 	for i := range 5 {
@@ -163,7 +163,7 @@ func testReadThrottling(t *testing.T, h Harness) {
 		}
 	}
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: res.NextShardIterator})
-	wantAPIError(t, err, "ProvisionedThroughputExceededException", "Rate exceeded for Shard")
+	WantAPIError(t, err, "ProvisionedThroughputExceededException", "Rate exceeded for Shard")
 
 	// GetShardIterator: five calls per second per shard.
 	clock.Advance(2 * time.Second)
@@ -172,7 +172,7 @@ func testReadThrottling(t *testing.T, h Harness) {
 		_, lastErr = c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("reads"), ShardId: aws.String("shardId-000000000000"),
 			ShardIteratorType: types.ShardIteratorTypeLatest})
 	}
-	wantAPIError(t, lastErr, "ProvisionedThroughputExceededException", "Rate exceeded for shard shardId-000000000000 in stream reads")
+	WantAPIError(t, lastErr, "ProvisionedThroughputExceededException", "Rate exceeded for shard shardId-000000000000 in stream reads")
 }
 
 // testThrottlingSwitchedOff: Config.DisableThrottling lifts the per-shard limits.
@@ -182,8 +182,8 @@ func testThrottlingSwitchedOff(t *testing.T, h Harness) {
 	cfg.Now = clock.Now
 	cfg.DisableThrottling = true
 	c := h.Start(t, cfg).NewClient(noRetries)
-	ctx := ctxT(t)
-	createStream(t, c, "free", 1)
+	ctx := Context(t)
+	CreateStream(t, c, "free", 1)
 	batch := make([]types.PutRecordsRequestEntry, 500)
 	for i := range batch {
 		batch[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: []byte("small")}
@@ -214,22 +214,22 @@ func testControlPlaneRateLimit(t *testing.T, h Harness) {
 	clock := newFakeClock()
 	tg := h.Start(t, stream.Config{Now: clock.Now})
 	c := tg.NewClient(noRetries)
-	ctx := ctxT(t)
+	ctx := Context(t)
 	if _, err := c.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{})
-	wantAPIError(t, err, "LimitExceededException", "Rate exceeded")
+	WantAPIError(t, err, "LimitExceededException", "Rate exceeded")
 	clock.Advance(time.Second)
 	if _, err := c.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{}); err != nil {
 		t.Fatalf("after a second: %v", err)
 	}
 	// CreateStream: 5 per second.
 	for i := range 5 {
-		createStream(t, c, fmt.Sprintf("s%d", i), 1)
+		CreateStream(t, c, fmt.Sprintf("s%d", i), 1)
 	}
 	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s5"), ShardCount: aws.Int32(1)})
-	wantAPIError(t, err, "LimitExceededException", "Rate exceeded")
+	WantAPIError(t, err, "LimitExceededException", "Rate exceeded")
 	// The SDK's retryer treats it as throttling and succeeds once the bucket refills.
 	go func() {
 		time.Sleep(200 * time.Millisecond)
